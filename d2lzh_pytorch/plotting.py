@@ -1,0 +1,63 @@
+"""Figures the chapters share: training curves, mean ± std bands, images."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def plot_history(history, axes=None, title=None):
+    """Loss (left) and train/test accuracy (right) against the epoch."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3))
+    epochs = [s.epoch for s in history]
+    axes[0].plot(epochs, history.loss, "o-", label="train loss")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss", title="Training loss")
+    axes[1].plot(epochs, history.train_acc, "o-", label="train acc")
+    axes[1].plot(epochs, history.test_acc, "s--", label="test acc")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+def plot_mean_std(x, runs, label, ax=None, **line_kwargs):
+    """Plot the mean of ``runs`` (one row per seed) with a ±1 std band."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    runs = np.asarray(runs, dtype=float)
+    if runs.ndim != 2 or runs.shape[1] != len(x):
+        raise ValueError(f"runs must have shape (num_seeds, {len(x)}), got {runs.shape}")
+    mean, std = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0)
+    (line,) = ax.plot(x, mean, label=f"{label} (n={len(runs)})", **line_kwargs)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    return ax
+
+
+def plot_runs(runs, metric="test_acc", ax=None, title=None, ylabel=None):
+    """Compare settings: ``runs`` maps a name to a list of ``History`` (one per seed)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for name, histories in runs.items():
+        length = min(len(h) for h in histories)
+        values = [h.column(metric)[:length] for h in histories]
+        plot_mean_std(np.arange(1, length + 1), values, name, ax=ax, marker="o")
+    ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "),
+           title=title or f"{metric.replace('_', ' ')}: mean ± std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def show_images(images, num_rows, num_cols, titles=None, scale=1.5):
+    """Show a grid of grey images (tensors N x 1 x H x W or N x H x W)."""
+    figsize = (num_cols * scale, num_rows * scale)
+    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray")
+            if titles:
+                ax.set_title(titles[i], fontsize=9)
+    return axes
