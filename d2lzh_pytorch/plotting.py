@@ -36,10 +36,11 @@ def plot_mean_std(x, runs, label, ax=None, **line_kwargs):
 
 
 def plot_runs(runs, metric="test_acc", ax=None, title=None, ylabel=None):
-    """Compare settings: ``runs`` maps a name to a list of ``History`` (one per seed)."""
+    """Compare settings: ``runs`` maps a name to a list of ``Run``/``History`` (one per seed)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for name, histories in runs.items():
+        histories = [getattr(h, "history", h) for h in histories]  # Run or History
         length = min(len(h) for h in histories)
         values = [h.column(metric)[:length] for h in histories]
         plot_mean_std(np.arange(1, length + 1), values, name, ax=ax, marker="o")
