@@ -58,7 +58,7 @@ def default_data_root():
     if env:
         return Path(env)
     repo_data = Path(__file__).resolve().parent.parent / "data"
-    if repo_data.is_dir():
+    if any((repo_data / name).is_dir() for name in RESOURCES):
         return repo_data
     return Path.cwd() / "data"
 

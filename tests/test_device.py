@@ -1,0 +1,35 @@
+"""Device choice: CUDA first, then Apple MPS, then the CPU."""
+
+import torch
+
+import d2lzh_pytorch as d2l
+from d2lzh_pytorch import device as device_mod
+
+
+def test_cpu_when_nothing_else(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(device_mod, "_mps_available", lambda: False)
+    assert d2l.try_gpu() == torch.device("cpu")
+    assert d2l.try_gpu(3) == torch.device("cpu")
+    assert d2l.try_all_gpus() == [torch.device("cpu")]
+
+
+def test_cuda_first(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(device_mod, "_mps_available", lambda: True)
+    assert d2l.try_gpu() == torch.device("cuda:0")
+    assert d2l.try_gpu(1) == torch.device("cuda:1")
+    assert d2l.try_gpu(2) == torch.device("cpu")
+    assert d2l.try_all_gpus() == [torch.device("cuda:0"), torch.device("cuda:1")]
+
+
+def test_mps_second(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(device_mod, "_mps_available", lambda: True)
+    assert d2l.try_gpu() == torch.device("mps")
+    assert d2l.try_all_gpus() == [torch.device("mps")]
+
+
+def test_real_machine_answer_is_usable():
+    x = torch.ones(2, device=d2l.try_gpu())
+    assert x.sum().item() == 2
