@@ -1,0 +1,149 @@
+"""Benchmarks (a script, not a test): run with `make bench`.
+
+1. Our pipeline (``load_data_fashion_mnist`` + ``train_ch5``) against the seeds'
+   pipeline (torchvision ``FashionMNIST`` + ``ToTensor`` + ``DataLoader`` and a
+   plain training loop) for the same LeNet with ``nn.BatchNorm``, one epoch of
+   full Fashion-MNIST (training + test evaluation), in examples per second.
+2. Our from-scratch ``BatchNorm`` against ``nn.BatchNorm1d/2d`` inside LeNet:
+   seconds per training step on fixed batches.
+
+Runs alternate between the contenders and report the median of ``--repeats``
+runs. Targets on the 2-core CI machine: ours >= 2x the seeds' pipeline; the
+from-scratch BatchNorm <= 1.3x the time of nn.BatchNorm.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision import transforms
+
+import d2lzh_pytorch as d2l
+
+BATCH_SIZE = 256
+
+
+def lenet(norm):
+    """The seeds' sigmoid LeNet; ``norm(num_features, num_dims)`` makes a BN layer."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), norm(6, 4), nn.Sigmoid(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), norm(16, 4), nn.Sigmoid(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(256, 120), norm(120, 2), nn.Sigmoid(),
+        nn.Linear(120, 84), norm(84, 2), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def torch_norm(num_features, num_dims):
+    return nn.BatchNorm2d(num_features) if num_dims == 4 else nn.BatchNorm1d(num_features)
+
+
+def ours_epoch(num_train):
+    """Examples/s of one epoch with our loader and train_ch5 (data loading included)."""
+    start = time.perf_counter()
+    train_iter, test_iter = d2l.load_data_fashion_mnist(BATCH_SIZE, num_train=num_train)
+    d2l.set_seed(0)
+    net = lenet(torch_norm)
+    d2l.train_ch5(net, train_iter, test_iter, BATCH_SIZE, torch.optim.Adam(net.parameters(), 1e-3),
+                  "cpu", 1, verbose=False, progress=False, live_plot=False)
+    return train_iter.num_examples / (time.perf_counter() - start)
+
+
+def seeds_epoch(num_train):
+    """Examples/s of one epoch the way the seeds did it (per-sample ToTensor, DataLoader)."""
+    start = time.perf_counter()
+    root = str(d2l.default_data_root())
+    train = torchvision.datasets.FashionMNIST(root, train=True, transform=transforms.ToTensor())
+    test = torchvision.datasets.FashionMNIST(root, train=False, transform=transforms.ToTensor())
+    if num_train is not None:
+        train = torch.utils.data.Subset(train, range(num_train))
+    train_loader = torch.utils.data.DataLoader(train, BATCH_SIZE, shuffle=True)
+    test_loader = torch.utils.data.DataLoader(test, BATCH_SIZE, shuffle=False)
+    d2l.set_seed(0)
+    net = lenet(torch_norm)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    net.train()
+    loss_sum, correct = 0.0, 0
+    for X, y in train_loader:
+        y_hat = net(X)
+        loss = loss_fn(y_hat, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item()
+        correct += (y_hat.argmax(1) == y).sum().item()
+    net.eval()
+    with torch.no_grad():
+        test_correct = sum((net(X).argmax(1) == y).sum().item() for X, y in test_loader)
+    assert 0 <= test_correct <= len(test)
+    return len(train) / (time.perf_counter() - start)
+
+
+def bn_step_seconds(norm, steps):
+    """Median seconds per LeNet training step (forward, backward, Adam) on fixed batches."""
+    d2l.set_seed(0)
+    net = lenet(norm)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+    images, labels = d2l.load_arrays("FashionMNIST", train=True)
+    X = images[:BATCH_SIZE].float() / 255
+    y = labels[:BATCH_SIZE]
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = loss_fn(net(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[5:])  # first steps warm up the kernels
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--num-train", type=int, default=None,
+                        help="train on the first N examples only (default: all 60000)")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "training.json")
+    args = parser.parse_args()
+
+    ours_epoch(2000)
+    seeds_epoch(2000)  # warm-up: file caches, kernels
+    ours, seeds, scratch, native = [], [], [], []
+    for r in range(args.repeats):
+        ours.append(ours_epoch(args.num_train))
+        seeds.append(seeds_epoch(args.num_train))
+        scratch.append(bn_step_seconds(d2l.BatchNorm, args.steps))
+        native.append(bn_step_seconds(torch_norm, args.steps))
+        print(f"repeat {r + 1}/{args.repeats}: ours {ours[-1]:.0f} ex/s, seeds {seeds[-1]:.0f} ex/s, "
+              f"from-scratch BN {scratch[-1] * 1e3:.2f} ms/step, nn.BatchNorm {native[-1] * 1e3:.2f} ms/step")
+    result = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor()}",
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "num_train": args.num_train or 60000,
+        "ours_examples_per_sec": statistics.median(ours),
+        "seeds_examples_per_sec": statistics.median(seeds),
+        "speedup": statistics.median(ours) / statistics.median(seeds),
+        "scratch_bn_ms_per_step": statistics.median(scratch) * 1e3,
+        "nn_bn_ms_per_step": statistics.median(native) * 1e3,
+        "scratch_over_nn": statistics.median(scratch) / statistics.median(native),
+    }
+    print(f"\nmedian of {args.repeats}: ours {result['ours_examples_per_sec']:.0f} ex/s vs seeds' "
+          f"{result['seeds_examples_per_sec']:.0f} ex/s -> {result['speedup']:.2f}x (target >= 2x)")
+    print(f"median of {args.repeats}: from-scratch BN {result['scratch_bn_ms_per_step']:.2f} ms/step vs "
+          f"nn.BatchNorm {result['nn_bn_ms_per_step']:.2f} ms/step -> {result['scratch_over_nn']:.2f}x "
+          f"(target <= 1.3x)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

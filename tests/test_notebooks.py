@@ -1,0 +1,149 @@
+"""Notebook hygiene: what every chapter notebook must look like in git.
+
+No stored outputs, a ``python3`` kernel, listed in ``_toc.yml``, the Colab setup
+cell of ``tests/setup_cell.py`` as the first code cell, and classroom exercises
+whose solutions are hidden dropdowns. None of this needs the book to be built.
+"""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+from setup_cell import SETUP_CELL, SETUP_TAGS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+MIN_EXERCISES = 3
+
+# ```{solution} ex-03-1   /   ::::{exercise}   (backtick or colon fences, any length)
+DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution)\}[ \t]*(?P<arg>.*)$")
+OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
+SETUP_URL = re.compile(r"git\+(?P<url>[^\"'@\s]+)@(?P<branch>[^\"'\s]+)")
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _directives(nb):
+    """(name, argument, options) of every exercise/solution directive in the markdown cells."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            m = DIRECTIVE.match(line.strip())
+            if not m:
+                continue
+            options, rest = {}, lines[i + 1:]
+            if rest and rest[0].strip() == "---":  # YAML block of options
+                for opt in rest[1:]:
+                    if opt.strip() == "---":
+                        break
+                    key, _, value = opt.partition(":")
+                    options[key.strip()] = value.strip()
+            else:
+                for opt in rest:
+                    om = OPTION.match(opt.strip())
+                    if not om:
+                        break
+                    options[om["key"]] = om["value"]
+            found.append((m["name"], m["arg"].strip(), options))
+    return found
+
+
+@pytest.fixture(params=CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def notebook(request):
+    return request.param, _read(request.param)
+
+
+def test_chapters_exist():
+    assert CHAPTERS, f"no chapter notebooks (chapters/NN_name.ipynb) under {ROOT / 'chapters'}"
+
+
+def test_no_stored_outputs(notebook):
+    path, nb = notebook
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, (
+        f"{path.name}: cells {dirty} have stored outputs or an execution count; notebooks are "
+        "committed without outputs (the book build executes them). Clear them, e.g. "
+        f"`jupyter nbconvert --clear-output --inplace chapters/{path.name}`")
+
+
+def test_kernelspec_is_python3(notebook):
+    path, nb = notebook
+    name = nb.metadata.get("kernelspec", {}).get("name")
+    assert name == "python3", f"{path.name}: kernelspec name is {name!r}, expected 'python3'"
+
+
+def test_notebook_is_valid(notebook):
+    path, nb = notebook
+    nbformat.validate(nb)
+
+
+def test_toc_lists_every_chapter(toc_docnames):
+    listed = set(toc_docnames)
+    missing = [p.name for p in CHAPTERS if f"chapters/{p.stem}" not in listed]
+    assert not missing, f"chapters not listed in _toc.yml (add them to a part there): {missing}"
+    absent = [d for d in toc_docnames
+              if not (ROOT / f"{d}.ipynb").exists() and not (ROOT / f"{d}.md").exists()]
+    assert not absent, f"_toc.yml lists files that do not exist (neither .ipynb nor .md): {absent}"
+
+
+def test_first_code_cell_is_setup_cell(notebook):
+    path, nb = notebook
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{path.name}: no code cell"
+    first = code[0]
+    assert first.source == SETUP_CELL, (
+        f"{path.name}: the first code cell is not SETUP_CELL of tests/setup_cell.py "
+        "(insert it unchanged as the first code cell, e.g. with nbtools.write_notebook)")
+    tags = first.metadata.get("tags", [])
+    assert sorted(tags) == sorted(SETUP_TAGS), (
+        f"{path.name}: the setup cell has tags {tags}, expected {SETUP_TAGS} "
+        "(remove-cell hides it in the HTML book)")
+
+
+def test_setup_cell_installs_from_configured_repository(book_config):
+    repo = book_config["repository"]
+    expected = f"{repo['url']}@{repo['branch']}"
+    m = SETUP_URL.search(SETUP_CELL)
+    assert m, "tests/setup_cell.py: SETUP_CELL has no `git+URL@BRANCH` to install the package from"
+    found = f"{m['url']}@{m['branch']}"
+    assert found == expected, (
+        f"the Colab setup cell installs from {found!r} but _config.yml names the repository "
+        f"{expected!r} (repository.url + '@' + repository.branch). They must agree: either change "
+        "repository.url / repository.branch in _config.yml, or change the URL in SETUP_CELL of "
+        "tests/setup_cell.py and then put the new cell into every chapter notebook.")
+
+
+def test_exercises_have_hidden_solutions(notebook):
+    path, nb = notebook
+    chapter = path.stem[:2]
+    found = _directives(nb)
+    exercises = [opts.get("label", "") for name, _, opts in found if name == "exercise"]
+    solutions = [(arg, opts) for name, arg, opts in found if name == "solution"]
+    assert len(exercises) >= MIN_EXERCISES, (
+        f"{path.name}: {len(exercises)} exercises, at least {MIN_EXERCISES} expected")
+    bad = [lab for lab in exercises if not re.fullmatch(rf"ex-{chapter}-\d+", lab)]
+    assert not bad, f"{path.name}: exercise labels must be ex-{chapter}-k, got {bad}"
+    targets = Counter(arg for arg, _ in solutions)
+    unsolved = [lab for lab in exercises if targets[lab] != 1]
+    assert not unsolved, f"{path.name}: exercises without exactly one solution: {unsolved}"
+    stray = sorted(set(targets) - set(exercises))
+    assert not stray, f"{path.name}: solutions for unknown exercises: {stray}"
+    shown = [arg for arg, opts in solutions if "dropdown" not in opts.get("class", "").split()]
+    assert not shown, (
+        f"{path.name}: solutions {shown} would be shown open; give them `:class: dropdown`")
+
+
+def test_exercise_labels_unique_across_book():
+    labels = Counter()
+    for path in CHAPTERS:
+        labels.update(opts.get("label") for name, _, opts in _directives(_read(path)) if name == "exercise")
+    dup = sorted(lab for lab, n in labels.items() if n > 1)
+    assert not dup, f"exercise labels used more than once: {dup}"
