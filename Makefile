@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 QUICK_OUT := _build/quick
 
+# The execution cache notices changes to a notebook, not to the package the
+# notebooks import: when d2lzh_pytorch changes, the cached outputs are dropped.
+PKG_SRC := $(wildcard d2lzh_pytorch/*.py)
+
 .PHONY: book book-quick test test-unit lint bench system-deps install clean
 
 install: $(STAMP)
@@ -21,14 +25,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-## make book: the whole book, full experiments, into _build/html
-book: $(STAMP)
+## make book: the whole book, full experiments, into _build/html.
+## Strict: a Sphinx warning or a failing cell fails the build. Executed
+## notebooks are cached in _build/.jupyter_cache (re-run only when changed).
+_build/.package-stamp: $(PKG_SRC)
+	rm -rf _build/.jupyter_cache
+	@mkdir -p $(@D) && touch $@
+
+$(QUICK_OUT)/.package-stamp: $(PKG_SRC)
+	rm -rf $(QUICK_OUT)/_build/.jupyter_cache
+	@mkdir -p $(@D) && touch $@
+
+book: $(STAMP) _build/.package-stamp
 	@start=$$(date +%s); \
 	BN_BOOK_BUILD=1 $(BIN)/jupyter-book build $(JB_FLAGS) . ; \
 	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
 
-## make book-quick: every chapter in quick mode (BN_BOOK_QUICK=1), own cache
-book-quick: $(STAMP)
+## make book-quick: every chapter in quick mode (BN_BOOK_QUICK=1) into
+## _build/quick/_build/html; its cache is _build/quick/_build/.jupyter_cache
+## (myst-nb keeps the cache beside the output), apart from the full book's.
+book-quick: $(STAMP) $(QUICK_OUT)/.package-stamp
 	@start=$$(date +%s); \
 	BN_BOOK_BUILD=1 BN_BOOK_QUICK=1 $(BIN)/jupyter-book build $(JB_FLAGS) --path-output $(QUICK_OUT) . ; \
 	echo "quick book built in $$(( $$(date +%s) - start )) s: $(QUICK_OUT)/_build/html/index.html"

@@ -52,7 +52,11 @@ PAGE_FACTS_JS = """
     colab: [...document.querySelectorAll('a[href*="colab.research.google.com"]')].map(a => a.href),
     solutions: [...main.querySelectorAll('.solution')].map(s => {
       const body = s.querySelector('section');
+      const title = s.querySelector('.admonition-title');
+      const button = s.querySelector('.toggle-button');
       return {id: s.id, dropdown: s.classList.contains('dropdown'),
+              title: title ? title.textContent.trim() : '',
+              hint: button ? button.dataset.toggleHint : '',
               hidden: body ? !body.checkVisibility({opacityProperty: true, visibilityProperty: true})
                            : false};
     }),
@@ -262,15 +266,20 @@ def test_colab_links_point_at_notebooks(reports, toc_docnames, book_config):
     assert not wrong, f"Colab links do not point at the chapter notebooks: {wrong}"
 
 
-def test_solutions_hidden_until_clicked(reports, toc_docnames):
+def test_solutions_hidden_until_clicked(reports, toc_docnames, book_config):
+    hint = book_config["sphinx"]["config"]["togglebutton_hint"]
     notebooks = _notebook_docs(toc_docnames)
     assert any(reports[d].facts["solutions"] for d in notebooks), "no solution found in any chapter"
     problems = {}
     for doc, r in reports.items():
         sols = r.facts["solutions"]
         shown = [s["id"] for s in sols if not (s["dropdown"] and s["hidden"])]
+        english = [(s["title"], s["hint"]) for s in sols
+                   if not (s["title"].startswith("解答") and s["hint"] == hint)]
         if shown:
             problems[doc] = f"visible before a click: {shown}"
+        elif english:
+            problems[doc] = f"(title, hint) not '解答 …' and {hint!r}: {english[:3]}"
         elif sols and not r.opened_solution:
             problems[doc] = "clicking the first solution's title did not show it"
     assert not problems, f"solutions: {problems}"
