@@ -248,7 +248,7 @@ class TensorBatches:
         stop = len(self) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.transform(self.images[idx]), self.labels[idx]
+            yield self.transform(self.images.index_select(0, idx)), self.labels.index_select(0, idx)
 
 
 def _take(images, labels, limit, what):

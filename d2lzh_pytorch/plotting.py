@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_history(history, axes=None, title=None):
@@ -15,6 +16,7 @@ def plot_history(history, axes=None, title=None):
     axes[1].plot(epochs, history.test_acc, "s--", label="test acc")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -46,6 +48,7 @@ def plot_runs(runs, metric="test_acc", ax=None, title=None, ylabel=None):
         plot_mean_std(np.arange(1, length + 1), values, name, ax=ax, marker="o")
     ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "),
            title=title or f"{metric.replace('_', ' ')}: mean ± std over seeds")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
