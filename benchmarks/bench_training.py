@@ -5,7 +5,8 @@
    plain training loop) for the same LeNet with ``nn.BatchNorm``, one epoch of
    full Fashion-MNIST (training + test evaluation), in examples per second.
 2. Our from-scratch ``BatchNorm`` against ``nn.BatchNorm1d/2d`` inside LeNet:
-   seconds per training step on fixed batches.
+   seconds per training step on fixed batches (steps of the two alternate).
+3. One pass over the training images without a model: the loaders alone.
 
 Runs alternate between the contenders and report the median of ``--repeats``
 runs. Targets on the 2-core CI machine: ours >= 2x the seeds' pipeline; the
@@ -84,24 +85,45 @@ def seeds_epoch(num_train):
     return len(train) / (time.perf_counter() - start)
 
 
-def bn_step_seconds(norm, steps):
-    """Median seconds per LeNet training step (forward, backward, Adam) on fixed batches."""
-    d2l.set_seed(0)
-    net = lenet(norm)
-    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+def data_pass_seconds(ours):
+    """Seconds for one pass over the 60000 training images, no model (loader cost alone)."""
+    start = time.perf_counter()
+    if ours:
+        loader, _ = d2l.load_data_fashion_mnist(BATCH_SIZE)
+    else:
+        train = torchvision.datasets.FashionMNIST(str(d2l.default_data_root()), train=True,
+                                                  transform=transforms.ToTensor())
+        loader = torch.utils.data.DataLoader(train, BATCH_SIZE, shuffle=True)
+    count = sum(len(y) for _, y in loader)
+    assert count == 60000
+    return time.perf_counter() - start
+
+
+def bn_step_seconds(steps):
+    """Median seconds per LeNet training step (forward, backward, Adam) on fixed batches,
+    for the from-scratch BatchNorm and nn.BatchNorm; steps of the two alternate, so
+    that both see the same machine state."""
     images, labels = d2l.load_arrays("FashionMNIST", train=True)
     X = images[:BATCH_SIZE].float() / 255
     y = labels[:BATCH_SIZE]
     loss_fn = nn.CrossEntropyLoss()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        loss = loss_fn(net(X), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[5:])  # first steps warm up the kernels
+    contenders = {}
+    for name, norm in (("scratch", d2l.BatchNorm), ("nn", torch_norm)):
+        d2l.set_seed(0)
+        net = lenet(norm)
+        contenders[name] = (net, torch.optim.Adam(net.parameters(), 1e-3), [])
+    for step in range(steps):
+        order = list(contenders) if step % 2 == 0 else list(reversed(contenders))
+        for name in order:
+            net, optimizer, times = contenders[name]
+            start = time.perf_counter()
+            loss = loss_fn(net(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            times.append(time.perf_counter() - start)
+    # the first steps warm up the kernels
+    return tuple(statistics.median(contenders[name][2][5:]) for name in ("scratch", "nn"))
 
 
 def main():
@@ -109,20 +131,25 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-train", type=int, default=None,
                         help="train on the first N examples only (default: all 60000)")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "training.json")
     args = parser.parse_args()
 
     ours_epoch(2000)
     seeds_epoch(2000)  # warm-up: file caches, kernels
-    ours, seeds, scratch, native = [], [], [], []
+    ours, seeds, scratch, native, data_ours, data_seeds = [], [], [], [], [], []
     for r in range(args.repeats):
         ours.append(ours_epoch(args.num_train))
         seeds.append(seeds_epoch(args.num_train))
-        scratch.append(bn_step_seconds(d2l.BatchNorm, args.steps))
-        native.append(bn_step_seconds(torch_norm, args.steps))
+        step_scratch, step_native = bn_step_seconds(args.steps)
+        scratch.append(step_scratch)
+        native.append(step_native)
+        data_ours.append(data_pass_seconds(True))
+        data_seeds.append(data_pass_seconds(False))
         print(f"repeat {r + 1}/{args.repeats}: ours {ours[-1]:.0f} ex/s, seeds {seeds[-1]:.0f} ex/s, "
-              f"from-scratch BN {scratch[-1] * 1e3:.2f} ms/step, nn.BatchNorm {native[-1] * 1e3:.2f} ms/step")
+              f"from-scratch BN {scratch[-1] * 1e3:.2f} ms/step, "
+              f"nn.BatchNorm {native[-1] * 1e3:.2f} ms/step, "
+              f"data pass ours {data_ours[-1]:.2f} s, seeds {data_seeds[-1]:.2f} s")
     result = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor()}",
         "torch": torch.__version__,
@@ -134,12 +161,16 @@ def main():
         "scratch_bn_ms_per_step": statistics.median(scratch) * 1e3,
         "nn_bn_ms_per_step": statistics.median(native) * 1e3,
         "scratch_over_nn": statistics.median(scratch) / statistics.median(native),
+        "data_pass_seconds_ours": statistics.median(data_ours),
+        "data_pass_seconds_seeds": statistics.median(data_seeds),
     }
     print(f"\nmedian of {args.repeats}: ours {result['ours_examples_per_sec']:.0f} ex/s vs seeds' "
           f"{result['seeds_examples_per_sec']:.0f} ex/s -> {result['speedup']:.2f}x (target >= 2x)")
     print(f"median of {args.repeats}: from-scratch BN {result['scratch_bn_ms_per_step']:.2f} ms/step vs "
           f"nn.BatchNorm {result['nn_bn_ms_per_step']:.2f} ms/step -> {result['scratch_over_nn']:.2f}x "
           f"(target <= 1.3x)")
+    print(f"median of {args.repeats}: one pass over the training images without a model: ours "
+          f"{result['data_pass_seconds_ours']:.2f} s vs seeds' {result['data_pass_seconds_seeds']:.2f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"written to {args.out}")
