@@ -18,7 +18,17 @@ from .data import (
     load_data_mnist,
 )
 from .device import try_all_gpus, try_gpu
-from .experiments import Run, Table, fmt_mean_std, mean_std, run_seeds, summarize
+from .experiments import (
+    Run,
+    Table,
+    compare_bn,
+    fmt_mean_std,
+    gap_sentence,
+    mean_std,
+    results_table,
+    run_seeds,
+    summarize,
+)
 from .layers import BatchNorm, FlattenLayer, batch_norm
 from .plotting import plot_history, plot_mean_std, plot_runs, show_images
 from .training import EpochStats, History, TrainingDiverged, evaluate_accuracy, train_ch5
@@ -29,9 +39,9 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchNorm", "DataIntegrityError", "EpochStats", "FASHION_MNIST_LABELS", "FlattenLayer",
     "History", "Run", "Table", "TensorBatches", "TrainingDiverged", "batch_norm",
-    "building_book", "default_data_root", "evaluate_accuracy", "fmt_mean_std",
-    "get_fashion_mnist_labels", "load_arrays", "load_data", "load_data_fashion_mnist",
+    "building_book", "compare_bn", "default_data_root", "evaluate_accuracy", "fmt_mean_std",
+    "gap_sentence", "get_fashion_mnist_labels", "load_arrays", "load_data", "load_data_fashion_mnist",
     "load_data_mnist", "mean_std", "pick", "plot_history", "plot_mean_std", "plot_runs",
-    "quick_mode", "run_seeds", "set_seed", "show_images", "summarize", "train_ch5",
+    "quick_mode", "results_table", "run_seeds", "set_seed", "show_images", "summarize", "train_ch5",
     "try_all_gpus", "try_gpu",
 ]

@@ -54,3 +54,27 @@ def test_table_renders_markdown_and_html():
     assert "<td>BN &lt;1&gt;</td>" in table._repr_html_()
     with pytest.raises(ValueError, match="one value per header"):
         d2l.Table(["a", "b"], [[1]])
+
+
+def _net_with_flag(bn):
+    layers = [nn.Linear(784, 16)] + ([nn.BatchNorm1d(16)] if bn else []) + [nn.ReLU(), nn.Linear(16, 10)]
+    return nn.Sequential(*layers)
+
+
+def test_compare_bn_pairs_the_two_models_by_seed(tiny_data):
+    runs = d2l.compare_bn(_net_with_flag, lambda p: torch.optim.SGD(p, lr=0.1), *tiny_data, 2, seeds=[3, 4])
+    assert list(runs) == ["no BN", "BN"]
+    assert [r.seed for r in runs["BN"]] == [3, 4] == [r.seed for r in runs["no BN"]]
+    assert any(isinstance(m, nn.BatchNorm1d) for m in runs["BN"][0].net)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in runs["no BN"][0].net)
+    assert runs["BN"][0].after_epoch(2) == runs["BN"][0].final() and math.isnan(runs["BN"][0].after_epoch(3))
+    table = d2l.results_table(runs)
+    assert [row[0] for row in table.rows] == ["no BN", "BN"] and table.rows[0][-1] == "0/2"
+
+
+def test_gap_sentence_reports_paired_differences():
+    text = d2l.gap_sentence("最终", [0.80, 0.82], [0.90, 0.91])
+    assert "平均 +9.5 个百分点" in text and "2/2 个种子为正" in text and "每个种子上都是「有 BN」更高" in text
+    mixed = d2l.gap_sentence("最终", [0.80, 0.90], [0.81, 0.89])
+    assert "方向不一致" in mixed and "实际意义很小" in mixed
+    assert "全部发散" in d2l.gap_sentence("最终", [float("nan")], [0.5])
