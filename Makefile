@@ -10,8 +10,9 @@ STAMP := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 QUICK_OUT := _build/quick
 
-# The execution cache notices changes to a notebook, not to the package the
-# notebooks import: when d2lzh_pytorch changes, the cached outputs are dropped.
+# The execution cache and Sphinx's environment notice changes to a notebook,
+# not to the package the notebooks import: when d2lzh_pytorch changes, both are
+# dropped so that every chapter runs again.
 PKG_SRC := $(wildcard d2lzh_pytorch/*.py)
 
 .PHONY: book book-quick test test-unit lint bench system-deps install clean
@@ -29,11 +30,11 @@ $(STAMP): requirements.txt pyproject.toml
 ## Strict: a Sphinx warning or a failing cell fails the build. Executed
 ## notebooks are cached in _build/.jupyter_cache (re-run only when changed).
 _build/.package-stamp: $(PKG_SRC)
-	rm -rf _build/.jupyter_cache
+	rm -rf _build/.jupyter_cache _build/.doctrees
 	@mkdir -p $(@D) && touch $@
 
 $(QUICK_OUT)/.package-stamp: $(PKG_SRC)
-	rm -rf $(QUICK_OUT)/_build/.jupyter_cache
+	rm -rf $(QUICK_OUT)/_build/.jupyter_cache $(QUICK_OUT)/_build/.doctrees
 	@mkdir -p $(@D) && touch $@
 
 book: $(STAMP) _build/.package-stamp
