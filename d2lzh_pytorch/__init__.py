@@ -1,47 +1,48 @@
-"""Helpers shared by the chapters of the batch-normalisation book.
+"""Helpers shared by the chapters of the batch-normalisation book (``import d2lzh_pytorch as d2l``).
 
-The names the seeds' notebooks used keep working: ``try_gpu``,
-``load_data_fashion_mnist``, ``FlattenLayer``, ``evaluate_accuracy``,
-``train_ch5`` and the from-scratch ``BatchNorm``.
+Each module lists its public names in ``__all__``; all of them are available
+from the package itself. The names of the original notes (``train_ch5``,
+``FlattenLayer``, ...) and of d2l (``train_ch6``, ...) keep working.
 """
 
-from .config import building_book, pick, quick_mode
-from .data import (
-    FASHION_MNIST_LABELS,
-    DataIntegrityError,
-    TensorBatches,
-    default_data_root,
-    get_fashion_mnist_labels,
-    load_arrays,
-    load_data,
-    load_data_fashion_mnist,
-    load_data_mnist,
-)
-from .device import try_all_gpus, try_gpu
-from .experiments import (
-    Run,
-    Table,
-    compare_bn,
-    fmt_mean_std,
-    gap_sentence,
-    mean_std,
-    results_table,
-    run_seeds,
-    summarize,
-)
-from .layers import BatchNorm, FlattenLayer, batch_norm
-from .plotting import plot_history, plot_mean_std, plot_runs, show_images
-from .training import EpochStats, History, TrainingDiverged, evaluate_accuracy, train_ch5
-from .utils import set_seed
+from importlib import metadata as _metadata
 
-__version__ = "0.1.0"
+from . import (
+    animator,
+    compat,
+    config,
+    data,
+    device,
+    experiments,
+    layers,
+    models,
+    plotting,
+    progress,
+    report,
+    stats,
+    training,
+    utils,
+)
+from .animator import *  # noqa: F403
+from .compat import *  # noqa: F403
+from .config import *  # noqa: F403
+from .data import *  # noqa: F403
+from .device import *  # noqa: F403
+from .experiments import *  # noqa: F403
+from .layers import *  # noqa: F403
+from .models import *  # noqa: F403
+from .plotting import *  # noqa: F403
+from .progress import *  # noqa: F403
+from .report import *  # noqa: F403
+from .stats import *  # noqa: F403
+from .training import *  # noqa: F403
+from .utils import *  # noqa: F403
 
-__all__ = [
-    "BatchNorm", "DataIntegrityError", "EpochStats", "FASHION_MNIST_LABELS", "FlattenLayer",
-    "History", "Run", "Table", "TensorBatches", "TrainingDiverged", "batch_norm",
-    "building_book", "compare_bn", "default_data_root", "evaluate_accuracy", "fmt_mean_std",
-    "gap_sentence", "get_fashion_mnist_labels", "load_arrays", "load_data", "load_data_fashion_mnist",
-    "load_data_mnist", "mean_std", "pick", "plot_history", "plot_mean_std", "plot_runs",
-    "quick_mode", "results_table", "run_seeds", "set_seed", "show_images", "summarize", "train_ch5",
-    "try_all_gpus", "try_gpu",
-]
+_MODULES = (animator, compat, config, data, device, experiments, layers, models, plotting,
+            progress, report, stats, training, utils)
+__all__ = sorted({name for module in _MODULES for name in module.__all__})
+
+try:
+    __version__ = _metadata.version("d2lzh_pytorch")
+except _metadata.PackageNotFoundError:  # used from a source tree that is not installed
+    __version__ = "0+unknown"

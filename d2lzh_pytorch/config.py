@@ -10,6 +10,8 @@ off progress bars and live plots, which only make sense for a person watching.
 
 import os
 
+__all__ = ["building_book", "pick", "quick_mode"]
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 

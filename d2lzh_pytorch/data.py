@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+__all__ = ["FASHION_MNIST_LABELS", "DataIntegrityError", "TensorBatches", "default_data_root", "get_fashion_mnist_labels", "load_arrays", "load_data", "load_data_fashion_mnist", "load_data_mnist"]
+
 # SHA-256 of the *decompressed* IDX files (see data/README.md).
 RESOURCES = {
     "MNIST": {

@@ -2,6 +2,8 @@
 
 import torch
 
+__all__ = ["try_all_gpus", "try_gpu"]
+
 
 def _mps_available():
     backend = getattr(torch.backends, "mps", None)

@@ -12,6 +12,9 @@ from torch import nn
 from .training import History, TrainingDiverged, train_ch5
 from .utils import set_seed
 
+__all__ = ["Run", "Table", "compare_bn", "fmt_mean_std", "gap_sentence", "mean_std", "results_table",
+           "run_seeds", "summarize"]
+
 
 @dataclass
 class Run:
@@ -93,7 +96,7 @@ def gap_sentence(label, base, other, base_name="无 BN", other_name="有 BN"):
     skipped. The sentence gives the mean difference in percentage points, its
     spread and whether every seed agrees in direction.
     """
-    diffs = [100 * (b - a) for a, b in zip(base, other) if not (math.isnan(a) or math.isnan(b))]
+    diffs = [100 * (b - a) for a, b in zip(base, other, strict=True) if not (math.isnan(a) or math.isnan(b))]
     if not diffs:
         return f"{label}：没有可比较的运行（全部发散）。"
     mean, std = mean_std(diffs)

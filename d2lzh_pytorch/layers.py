@@ -7,6 +7,8 @@ for cell (a test checks that the two copies are identical).
 import torch
 from torch import nn
 
+__all__ = ["BatchNorm", "FlattenLayer", "batch_norm"]
+
 
 class FlattenLayer(nn.Module):
     """Flatten every dimension but the first (batch) one."""

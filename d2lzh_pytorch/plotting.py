@@ -4,6 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+__all__ = ["plot_history", "plot_mean_std", "plot_runs", "show_images"]
+
 
 def plot_history(history, axes=None, title=None):
     """Loss (left) and train/test accuracy (right) against the epoch."""

@@ -10,6 +10,8 @@ from torch import nn
 
 from .config import building_book
 
+__all__ = ["EpochStats", "History", "TrainingDiverged", "evaluate_accuracy", "train_ch5"]
+
 
 @dataclass(frozen=True)
 class EpochStats:

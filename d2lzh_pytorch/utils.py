@@ -5,6 +5,8 @@ import random
 import numpy as np
 import torch
 
+__all__ = ["set_seed"]
+
 
 def set_seed(seed):
     """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""

@@ -1,0 +1,3 @@
+"""Models the chapters share, defined in the chapter that teaches them (``# @save``)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Progress reporting for the training loops (tqdm bars in a terminal or a notebook)."""
+
+__all__ = []

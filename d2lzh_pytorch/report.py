@@ -1,0 +1,3 @@
+"""Presenting results: tables as pandas DataFrames, ``mean ± std`` formatting."""
+
+__all__ = []
