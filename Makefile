@@ -7,15 +7,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-JB_FLAGS := -W -n --keep-going
-QUICK_OUT := _build/quick
+# tools/build_book.py forces the mode (an exported BN_BOOK_QUICK cannot leak
+# into the full book), drops the execution cache when the mode, the package or
+# the requirements change, executes the chapters two at a time and then runs
+# Jupyter Book (strict: a Sphinx warning or a failing cell fails the build).
+BUILD_BOOK := $(BIN)/python tools/build_book.py
 
-# The execution cache and Sphinx's environment notice changes to a notebook,
-# not to the package the notebooks import: when d2lzh_pytorch changes, both are
-# dropped so that every chapter runs again.
-PKG_SRC := $(wildcard d2lzh_pytorch/*.py)
-
-.PHONY: book book-quick test test-unit lint bench system-deps install clean
+.PHONY: book book-quick test test-unit test-book lint bench system-deps install clean
 
 install: $(STAMP)
 
@@ -27,28 +25,13 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 ## make book: the whole book, full experiments, into _build/html.
-## Strict: a Sphinx warning or a failing cell fails the build. Executed
-## notebooks are cached in _build/.jupyter_cache (re-run only when changed).
-_build/.package-stamp: $(PKG_SRC)
-	rm -rf _build/.jupyter_cache _build/.doctrees
-	@mkdir -p $(@D) && touch $@
-
-$(QUICK_OUT)/.package-stamp: $(PKG_SRC)
-	rm -rf $(QUICK_OUT)/_build/.jupyter_cache $(QUICK_OUT)/_build/.doctrees
-	@mkdir -p $(@D) && touch $@
-
-book: $(STAMP) _build/.package-stamp
-	@start=$$(date +%s); \
-	BN_BOOK_BUILD=1 $(BIN)/jupyter-book build $(JB_FLAGS) . ; \
-	echo "book built in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+book: $(STAMP)
+	$(BUILD_BOOK) --mode full
 
 ## make book-quick: every chapter in quick mode (BN_BOOK_QUICK=1) into
-## _build/quick/_build/html; its cache is _build/quick/_build/.jupyter_cache
-## (myst-nb keeps the cache beside the output), apart from the full book's.
-book-quick: $(STAMP) $(QUICK_OUT)/.package-stamp
-	@start=$$(date +%s); \
-	BN_BOOK_BUILD=1 BN_BOOK_QUICK=1 $(BIN)/jupyter-book build $(JB_FLAGS) --path-output $(QUICK_OUT) . ; \
-	echo "quick book built in $$(( $$(date +%s) - start )) s: $(QUICK_OUT)/_build/html/index.html"
+## _build/quick/_build/html, with its own execution cache.
+book-quick: $(STAMP)
+	$(BUILD_BOOK) --mode quick
 
 ## Debian packages the browser tests need (chromium, CJK fonts)
 system-deps:
@@ -62,13 +45,18 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+## the package's tests and the notebook checks: no book build needed
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not book"
 
-## make test: lint, package tests, quick book build, notebook and browser checks
-test: $(STAMP) system-deps lint book-quick
+## the built quick book, opened in headless Chromium
+test-book: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m book
+
+## make test: cheap checks first (lint, unit tests), then the quick book and the browser tests
+test: $(STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest ; \
+	$(MAKE) --no-print-directory lint test-unit book-quick test-book; \
 	echo "tests finished in $$(( $$(date +%s) - start )) s"
 
 bench: $(STAMP)

@@ -1,0 +1,110 @@
+"""The build serves the right book: the mode is forced and stale caches are dropped.
+
+``tools/build_book.py`` is what ``make book`` and ``make book-quick`` run. These
+tests drive it against a throw-away copy of the book's keyed files with a fake
+``jupyter-book`` that records the environment it was given.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import build_book  # noqa: E402
+
+FAKE_JB = """#!/bin/sh
+# records what `jupyter-book build` was asked to do, and in which mode
+out="$(pwd)/_build"
+for a in "$@"; do case "$prev" in --path-output) out="$a/_build";; esac; prev="$a"; done
+mkdir -p "$out/html"
+echo "BN_BOOK_QUICK=$BN_BOOK_QUICK BN_BOOK_BUILD=$BN_BOOK_BUILD" > "$out/html/mode.txt"
+echo "$@" >> "$out/html/mode.txt"
+"""
+
+
+@pytest.fixture
+def book(tmp_path):
+    """A minimal copy of the files the cache key covers, plus a fake jupyter-book."""
+    shutil.copytree(ROOT / "d2lzh_pytorch", tmp_path / "d2lzh_pytorch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in build_book.KEYED_FILES + ("_toc.yml",):
+        shutil.copy(ROOT / name, tmp_path / name)
+    fake = tmp_path / "fake-jupyter-book"
+    fake.write_text(FAKE_JB)
+    fake.chmod(0o755)
+    return tmp_path
+
+
+def build(book, mode, **env):
+    """Run build_book.py in ``mode`` with extra environment variables; return the recorded line."""
+    environment = {**os.environ, **env}
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--mode", mode,
+                    "--root", str(book), "--no-execute", "--jupyter-book", str(book / "fake-jupyter-book")],
+                   env=environment, check=True, capture_output=True, text=True)
+    return (build_book.build_dir(mode, book) / "html" / "mode.txt").read_text()
+
+
+def test_exported_quick_mode_cannot_reach_the_full_book(book):
+    recorded = build(book, "full", BN_BOOK_QUICK="1")
+    assert recorded.startswith("BN_BOOK_QUICK=0 BN_BOOK_BUILD=1")
+    assert "--path-output" not in recorded  # into <root>/_build/html, the full book's place
+
+
+def test_quick_mode_builds_apart_from_the_full_book(book):
+    recorded = build(book, "quick", BN_BOOK_QUICK="0")
+    assert recorded.startswith("BN_BOOK_QUICK=1")
+    assert (book / "_build" / "quick" / "_build" / "html" / "mode.txt").exists()
+    assert not (book / "_build" / "html").exists()
+
+
+def test_environment_forces_the_mode_and_keeps_the_rest():
+    env = build_book.book_environment("full", {"BN_BOOK_QUICK": "1", "HOME": "/somewhere"})
+    assert env["BN_BOOK_QUICK"] == "0" and env["HOME"] == "/somewhere"
+    assert build_book.book_environment("quick", {})["BN_BOOK_QUICK"] == "1"
+
+
+@pytest.mark.parametrize("change", ["mode", "package", "requirements"])
+def test_cache_dropped_when_what_outputs_depend_on_changes(book, change):
+    out = build_book.build_dir("full", book)
+    assert build_book.drop_stale_cache("full", out, book)  # first build: nothing cached yet
+    (out / ".jupyter_cache").mkdir()
+    (out / ".jupyter_cache" / "marker").write_text("cached outputs")
+    assert not build_book.drop_stale_cache("full", out, book)  # nothing changed: kept
+    assert (out / ".jupyter_cache" / "marker").exists()
+    mode = "full"
+    if change == "mode":
+        mode = "quick"
+    elif change == "package":
+        with open(book / "d2lzh_pytorch" / "layers.py", "a") as fh:
+            fh.write("\n# edited\n")
+    else:
+        with open(book / "requirements.txt", "a") as fh:
+            fh.write("torch==0.0\n")
+    assert build_book.drop_stale_cache(mode, out, book)
+    assert not (out / ".jupyter_cache").exists()
+
+
+def test_longest_chapters_are_executed_first():
+    paths = [Path(f"chapters/0{i}_x.ipynb") for i in range(1, 6)]
+    times = {"01_x.ipynb": 10.0, "02_x.ipynb": 3.0, "04_x.ipynb": 40.0}
+    order = [p.name[:2] for p in build_book.longest_first(paths, times)]
+    assert order == ["05", "03", "04", "01", "02"]  # never timed (later first), then by time
+
+
+@pytest.mark.parametrize("target, mode", [("book", "full"), ("book-quick", "quick")])
+def test_make_targets_name_their_mode(target, mode):
+    result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "BN_BOOK_QUICK": "1"}, check=True)
+    assert f"tools/build_book.py --mode {mode}" in result.stdout
+
+
+def test_make_test_runs_cheap_checks_first():
+    makefile = (ROOT / "Makefile").read_text()
+    line = next(x for x in makefile.splitlines() if "$(MAKE)" in x and "lint" in x)
+    steps = line.split("--no-print-directory", 1)[1].split(";")[0].split()
+    assert steps == ["lint", "test-unit", "book-quick", "test-book"]
