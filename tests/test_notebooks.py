@@ -1,19 +1,24 @@
 """Notebook hygiene: what every chapter notebook must look like in git.
 
 No stored outputs, a ``python3`` kernel, listed in ``_toc.yml``, the Colab setup
-cell of ``tests/setup_cell.py`` as the first code cell, and classroom exercises
+cell rendered by ``tools/setup_cell.py`` from ``_config.yml`` as the first code cell, and classroom exercises
 whose solutions are hidden dropdowns. None of this needs the book to be built.
 """
 
 import re
+import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 
 import nbformat
 import pytest
-from setup_cell import SETUP_CELL, SETUP_TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import setup_cell  # noqa: E402
+
+SETUP_CELL, SETUP_TAGS = setup_cell.render(), setup_cell.TAGS
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 MIN_EXERCISES = 3
 
@@ -100,8 +105,8 @@ def test_first_code_cell_is_setup_cell(notebook):
     assert code, f"{path.name}: no code cell"
     first = code[0]
     assert first.source == SETUP_CELL, (
-        f"{path.name}: the first code cell is not SETUP_CELL of tests/setup_cell.py "
-        "(insert it unchanged as the first code cell, e.g. with nbtools.write_notebook)")
+        f"{path.name}: the first code cell is not the setup cell rendered from _config.yml; "
+        "run `python tools/setup_cell.py` to write it into every chapter")
     tags = first.metadata.get("tags", [])
     assert sorted(tags) == sorted(SETUP_TAGS), (
         f"{path.name}: the setup cell has tags {tags}, expected {SETUP_TAGS} "
@@ -110,15 +115,25 @@ def test_first_code_cell_is_setup_cell(notebook):
 
 def test_setup_cell_installs_from_configured_repository(book_config):
     repo = book_config["repository"]
-    expected = f"{repo['url']}@{repo['branch']}"
     m = SETUP_URL.search(SETUP_CELL)
-    assert m, "tests/setup_cell.py: SETUP_CELL has no `git+URL@BRANCH` to install the package from"
-    found = f"{m['url']}@{m['branch']}"
-    assert found == expected, (
-        f"the Colab setup cell installs from {found!r} but _config.yml names the repository "
-        f"{expected!r} (repository.url + '@' + repository.branch). They must agree: either change "
-        "repository.url / repository.branch in _config.yml, or change the URL in SETUP_CELL of "
-        "tests/setup_cell.py and then put the new cell into every chapter notebook.")
+    assert m and (m["url"], m["branch"]) == (repo["url"], repo["branch"])
+
+
+def test_setup_cell_tool_writes_and_then_has_nothing_to_do(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 标题"),
+                                         nbformat.v4.new_code_cell("print(1)")])
+    path = tmp_path / "chapters" / "01_x.ipynb"
+    nbformat.write(nb, path)
+    source = setup_cell.render(tmp_path)
+    assert setup_cell.sync(path, source)  # inserted before the first code cell
+    assert not setup_cell.sync(path, source)  # a re-run is a no-op
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.cell_type for c in cells] == ["markdown", "code", "code"]
+    assert cells[1].source == source and cells[1].metadata["tags"] == SETUP_TAGS
+    assert setup_cell.sync(path, source.replace("@main", "@other"))  # a stale cell is replaced
+    assert len(nbformat.read(path, as_version=4).cells) == 3
 
 
 def test_exercises_have_hidden_solutions(notebook):
