@@ -1,4 +1,10 @@
-"""The from-scratch BatchNorm matches nn.BatchNorm1d/2d in every respect we teach."""
+"""The from-scratch BatchNorm matches nn.BatchNorm1d/2d/3d wherever PyTorch defines them.
+
+The comparisons run in float64, so that any difference beyond rounding is a real one.
+"""
+
+import inspect
+import math
 
 import pytest
 import torch
@@ -6,71 +12,225 @@ from torch import nn
 
 from d2lzh_pytorch import BatchNorm, FlattenLayer, batch_norm
 
-SHAPES = {2: (8, 5), 4: (6, 5, 4, 3)}
-REFERENCE = {2: nn.BatchNorm1d, 4: nn.BatchNorm2d}
-
-
-def _pair(num_dims, dtype=torch.float32, **kwargs):
-    ours = BatchNorm(5, num_dims, **kwargs).to(dtype)
-    ref = REFERENCE[num_dims](5, **kwargs).to(dtype)
-    if kwargs.get("affine", True):
-        with torch.no_grad():  # non-trivial gamma/beta so that they matter
-            g, b = torch.randn(5, dtype=dtype), torch.randn(5, dtype=dtype)
-            ours.gamma.copy_(g)
-            ours.beta.copy_(b)
-            ref.weight.copy_(g)
-            ref.bias.copy_(b)
-    return ours, ref
-
-
-def _check_same(ours, ref, X, atol=1e-5):
-    Xa = X.clone().requires_grad_()
-    Xb = X.clone().requires_grad_()
-    ya, yb = ours(Xa), ref(Xb)
-    torch.testing.assert_close(ya, yb, atol=atol, rtol=1e-4)
-    upstream = torch.randn_like(ya)
-    ya.backward(upstream)
-    yb.backward(upstream)
-    torch.testing.assert_close(Xa.grad, Xb.grad, atol=atol, rtol=1e-4)
-    if ours.affine:
-        torch.testing.assert_close(ours.gamma.grad, ref.weight.grad, atol=atol, rtol=1e-4)
-        torch.testing.assert_close(ours.beta.grad, ref.bias.grad, atol=atol, rtol=1e-4)
-        ours.gamma.grad = ours.beta.grad = ref.weight.grad = ref.bias.grad = None
-    if ours.track_running_stats:
-        torch.testing.assert_close(ours.running_mean, ref.running_mean, atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(ours.running_var, ref.running_var, atol=1e-6, rtol=1e-5)
-        assert ours.num_batches_tracked.item() == ref.num_batches_tracked.item()
-
-
-@pytest.mark.parametrize("num_dims", [2, 4])
-@pytest.mark.parametrize("kwargs", [
+F64 = torch.float64
+C = 3
+SHAPES = {2: (8, C), 3: (4, C, 5), 4: (3, C, 2, 4), 5: (2, C, 2, 2, 3)}
+REFERENCE = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
+NUM_DIMS = list(SHAPES)
+KWARGS = [
     {},
     {"momentum": 0.3},
     {"momentum": None},
     {"momentum": 1.0},
+    {"momentum": 0.0},
     {"eps": 1e-2},
     {"affine": False},
+    {"bias": False},
+    {"bias": False, "momentum": None},
+    {"affine": False, "bias": False},
     {"track_running_stats": False},
     {"affine": False, "track_running_stats": False, "momentum": None},
-])
+]
+
+
+def _pair(num_dims, dtype=F64, **kwargs):
+    """Our layer and PyTorch's, built with the same keywords and the same random gamma/beta."""
+    ours = BatchNorm(C, num_dims, dtype=dtype, **kwargs)
+    ref = REFERENCE[num_dims](C, dtype=dtype, **kwargs)
+    with torch.no_grad():  # non-trivial gamma/beta so that they matter
+        for name in ("weight", "bias"):
+            if getattr(ref, name) is not None:
+                value = torch.randn(C, dtype=dtype)
+                getattr(ours, name).copy_(value)
+                getattr(ref, name).copy_(value)
+    return ours, ref
+
+
+def _assert_same_state(ours, ref):
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in ref.named_buffers()]
+    mine, theirs = ours.state_dict(), ref.state_dict()
+    assert list(mine) == list(theirs)
+    for key, value in theirs.items():
+        assert mine[key].dtype == value.dtype and mine[key].device == value.device, key
+        torch.testing.assert_close(mine[key], value, rtol=1e-12, atol=1e-12, msg=key)
+
+
+def _check_same(ours, ref, X):
+    """Same output, input gradient, parameter gradients and state after one forward/backward."""
+    Xa = X.clone().requires_grad_()
+    Xb = X.clone().requires_grad_()
+    ya, yb = ours(Xa), ref(Xb)
+    torch.testing.assert_close(ya, yb, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn_like(ya)
+    ya.backward(upstream)
+    yb.backward(upstream)
+    torch.testing.assert_close(Xa.grad, Xb.grad, rtol=1e-10, atol=1e-10)
+    for name, p in ref.named_parameters():
+        torch.testing.assert_close(getattr(ours, name).grad, p.grad, rtol=1e-10, atol=1e-10,
+                                   msg=f"grad of {name}")
+    ours.zero_grad(set_to_none=True)
+    ref.zero_grad(set_to_none=True)
+    _assert_same_state(ours, ref)
+
+
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+@pytest.mark.parametrize("kwargs", KWARGS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 def test_matches_pytorch_in_train_and_eval(num_dims, kwargs):
     torch.manual_seed(0)
     ours, ref = _pair(num_dims, **kwargs)
+    _assert_same_state(ours, ref)
     for _ in range(4):  # several batches: running statistics accumulate
-        X = torch.randn(SHAPES[num_dims]) * 3 + 2
-        _check_same(ours, ref, X)
+        _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2)
     ours.eval()
     ref.eval()
     for _ in range(2):
-        _check_same(ours, ref, torch.randn(SHAPES[num_dims]) * 3 + 2)
+        _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2)
+
+
+def test_float32_default_matches_pytorch():
+    torch.manual_seed(0)
+    ours, ref = BatchNorm(C, 4), nn.BatchNorm2d(C)
+    for _ in range(3):
+        X = torch.randn(6, C, 4, 4) * 3 + 2
+        torch.testing.assert_close(ours(X), ref(X))
+    torch.testing.assert_close(ours.running_var, ref.running_var)
+
+
+EMPTY_SHAPES = [(2, (0, C)), (3, (0, C, 5)), (3, (4, C, 0)), (4, (0, C, 2, 2)),
+                (4, (2, C, 0, 3)), (5, (0, C, 1, 2, 2))]
+
+
+@pytest.mark.parametrize("num_dims, shape", EMPTY_SHAPES, ids=[str(s) for _, s in EMPTY_SHAPES])
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": None}, {"bias": False},
+                                    {"track_running_stats": False}])
+def test_empty_batch_matches_pytorch(num_dims, shape, kwargs):
+    # PyTorch: an empty output of the same shape; the running statistics stay as they
+    # were, but num_batches_tracked still counts the batch (so with momentum=None the
+    # next batch gets weight 1/2, not 1); gamma and beta get zero gradients (not None).
+    torch.manual_seed(0)
+    ours, ref = _pair(num_dims, **kwargs)
+    X_normal = torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2
+    _check_same(ours, ref, X_normal)  # running statistics away from their initial values
+    before = {k: v.clone() for k, v in ours.state_dict().items()}
+    X_empty = torch.randn(shape, dtype=F64)
+    Xa = X_empty.clone().requires_grad_()
+    Y = ours(Xa)
+    assert Y.shape == shape
+    Y.sum().backward()
+    assert Xa.grad.shape == shape
+    assert torch.equal(ours.gamma.grad, torch.zeros(C, dtype=F64))
+    if ours.beta is not None:
+        assert torch.equal(ours.beta.grad, torch.zeros(C, dtype=F64))
+    ours.zero_grad(set_to_none=True)
+    if ours.track_running_stats:
+        assert torch.equal(ours.running_mean, before["running_mean"])
+        assert torch.equal(ours.running_var, before["running_var"])
+        assert ours.num_batches_tracked.item() == before["num_batches_tracked"].item() + 1
+    ours.load_state_dict(before)  # and now the same step side by side with PyTorch
+    _check_same(ours, ref, X_empty)
+    _check_same(ours, ref, X_normal + 1)  # the batch after an empty one
+    ours.eval()
+    ref.eval()
+    _check_same(ours, ref, X_empty)
+    _check_same(ours, ref, X_normal)
+
+
+ONE_VALUE = {2: (1, C), 3: (1, C, 1), 4: (1, C, 1, 1), 5: (1, C, 1, 1, 1)}
+
+
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+def test_one_value_per_channel_raises_like_pytorch(num_dims):
+    ours, ref = _pair(num_dims)
+    X = torch.randn(ONE_VALUE[num_dims], dtype=F64)
+    for layer in (ours, ref):
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+            layer(X)
+    with pytest.raises(ValueError, match=r"at least 2 examples; to predict one example, call \.eval\(\)"):
+        ours(X)
+    # PyTorch counts the batch before it raises; ours checks first and leaves its state alone
+    assert ours.num_batches_tracked.item() == 0 and ref.num_batches_tracked.item() == 1
+    ref.num_batches_tracked.zero_()
+    ours.eval()
+    ref.eval()
+    _check_same(ours, ref, X)  # prediction uses the running statistics: one value is fine
+
+
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+def test_one_value_without_running_stats_raises_in_eval_too(num_dims):
+    ours, ref = _pair(num_dims, track_running_stats=False)
+    X = torch.randn(ONE_VALUE[num_dims], dtype=F64)
+    for layer in (ours.eval(), ref.eval()):
+        with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+            layer(X)
+
+
+def test_two_values_per_channel_from_one_example_are_enough():
+    ours, ref = _pair(3)
+    _check_same(ours, ref, torch.randn(1, C, 2, dtype=F64))  # N = 1 but L = 2
+
+
+def test_every_pytorch_keyword_is_accepted():
+    ours = inspect.signature(BatchNorm).parameters
+    for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
+        for name, p in inspect.signature(cls).parameters.items():
+            assert name in ours, name
+            assert ours[name].kind == p.kind, name
+            assert ours[name].default == p.default or p.default is inspect.Parameter.empty, name
+
+
+def test_pytorch_has_a_bias_keyword_and_we_match_it():
+    ours, ref = BatchNorm(C, 4, bias=False), nn.BatchNorm2d(C, bias=False)
+    assert ours.bias is None and ours.beta is None and ref.bias is None
+    assert list(ours.state_dict()) == list(ref.state_dict()) == [
+        "weight", "running_mean", "running_var", "num_batches_tracked"]
+    assert [n for n, _ in ours.named_parameters()] == ["weight"]
+    assert "bias=False" in repr(ours) and "bias=False" in repr(ref)
+    assert BatchNorm(C, 4, affine=False, bias=True).bias is None  # affine=False: no parameters
+
+
+DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [None, torch.float64, torch.float16])
+def test_device_and_dtype_keywords(device, dtype):
+    ours = BatchNorm(C, 5, device=device, dtype=dtype)
+    ref = nn.BatchNorm3d(C, device=device, dtype=dtype)
+    mine = ours.state_dict()
+    for key, value in ref.state_dict().items():
+        assert (mine[key].device, mine[key].dtype) == (value.device, value.dtype), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+def test_matches_pytorch_on_the_gpu(num_dims):
+    torch.manual_seed(0)
+    ours, ref = _pair(num_dims, momentum=None)
+    ours, ref = ours.cuda(), ref.cuda()
+    for _ in range(3):
+        _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64, device="cuda"))
+    ours.eval()
+    ref.eval()
+    _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64, device="cuda"))
 
 
 def test_defaults_match_pytorch():
     ours, ref = BatchNorm(7, 4), nn.BatchNorm2d(7)
     assert (ours.eps, ours.momentum, ours.affine, ours.track_running_stats) == (
         ref.eps, ref.momentum, ref.affine, ref.track_running_stats)
-    assert torch.equal(ours.running_var, ref.running_var)  # starts at 1, not 0
-    assert torch.equal(ours.running_mean, ref.running_mean)
+    _assert_same_state(ours, ref)  # running_var starts at 1, not 0
+
+
+def test_gamma_and_beta_are_the_weight_and_bias():
+    bn = BatchNorm(C, 2)
+    assert bn.gamma is bn.weight and bn.beta is bn.bias
+    with torch.no_grad():
+        bn.gamma.fill_(2.0)  # in-place changes through the alias reach the parameter
+    assert torch.equal(bn.weight, torch.full((C,), 2.0))
+    plain = BatchNorm(C, 2, affine=False)
+    assert plain.gamma is None and plain.beta is None
+    assert list(plain.parameters()) == []
 
 
 def test_running_var_is_unbiased_and_normalising_var_is_biased():
@@ -104,16 +264,17 @@ def test_eval_mode_uses_running_statistics_and_is_batch_independent():
     assert torch.equal(before, bn.running_mean)  # eval mode never updates statistics
 
 
-@pytest.mark.parametrize("num_dims", [2, 4])
-def test_gradcheck_float64(num_dims):
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+@pytest.mark.parametrize("with_beta", [True, False])
+def test_gradcheck_float64(num_dims, with_beta):
     torch.manual_seed(3)
-    shape = (4, 3) if num_dims == 2 else (3, 3, 2, 2)
-    X = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    gamma = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    beta = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    shape = (3, 2) + (2,) * (num_dims - 2)
+    X = torch.randn(shape, dtype=F64, requires_grad=True)
+    gamma = torch.randn(2, dtype=F64, requires_grad=True)
+    beta = torch.randn(2, dtype=F64, requires_grad=True)
 
     def f(X, gamma, beta):
-        return batch_norm(X, gamma, beta, None, None, None, True, 0.1, 1e-5)
+        return batch_norm(X, gamma, beta if with_beta else None, None, None, None, True, 0.1, 1e-5)
 
     assert torch.autograd.gradcheck(f, (X, gamma, beta))
     assert torch.autograd.gradgradcheck(f, (X, gamma, beta))
@@ -122,27 +283,77 @@ def test_gradcheck_float64(num_dims):
 def test_buffers_follow_state_dict_and_dtype():
     bn = BatchNorm(3, 2)
     bn(torch.randn(6, 3))
-    names = set(bn.state_dict())
-    assert names == {"gamma", "beta", "running_mean", "running_var", "num_batches_tracked"}
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                     "num_batches_tracked"]
     assert {n for n, _ in bn.named_buffers()} == {"running_mean", "running_var", "num_batches_tracked"}
     clone = BatchNorm(3, 2)
     clone.load_state_dict(bn.state_dict())
     assert torch.equal(clone.running_var, bn.running_var)
     bn64 = bn.double()
-    assert bn64.running_mean.dtype == torch.float64 and bn64.gamma.dtype == torch.float64
-    bn64(torch.randn(4, 3, dtype=torch.float64))  # no dtype clash after .double()
+    assert bn64.running_mean.dtype == F64 and bn64.gamma.dtype == F64
+    bn64(torch.randn(4, 3, dtype=F64))  # no dtype clash after .double()
 
 
-def test_state_dict_loads_into_pytorch_after_renaming():
-    bn = BatchNorm(3, 4)
-    bn(torch.randn(4, 3, 2, 2))
-    renamed = {{"gamma": "weight", "beta": "bias"}.get(k, k): v for k, v in bn.state_dict().items()}
-    ref = nn.BatchNorm2d(3)
-    ref.load_state_dict(renamed)
-    bn.eval()
+def _train_a_little(layer, shape, steps=3):
+    """A few gradient steps so that parameters and statistics are all off their initial values."""
+    for _ in range(steps):
+        loss = (layer(torch.randn(shape, dtype=F64) * 2 + 1) ** 3).mean()
+        params = list(layer.parameters())
+        if params:
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads, strict=True):
+                    p -= 0.1 * g
+
+
+@pytest.mark.parametrize("num_dims", NUM_DIMS)
+@pytest.mark.parametrize("kwargs", [{}, {"bias": False}, {"affine": False},
+                                    {"track_running_stats": False}, {"momentum": None}],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "defaults")
+@pytest.mark.parametrize("direction", ["ours->torch", "torch->ours"])
+def test_state_dict_loads_both_ways(num_dims, kwargs, direction):
+    torch.manual_seed(4)
+    ours, ref = BatchNorm(C, num_dims, dtype=F64, **kwargs), REFERENCE[num_dims](C, dtype=F64, **kwargs)
+    source, target = (ours, ref) if direction == "ours->torch" else (ref, ours)
+    _train_a_little(source, SHAPES[num_dims])
+    target.load_state_dict(source.state_dict())  # strict=True: the same keys, nothing left over
+    _assert_same_state(ours, ref)
+    if ours.track_running_stats:
+        assert target.num_batches_tracked.item() == 3
+    for mode in ("eval", "train"):
+        ours.train(mode == "train")
+        ref.train(mode == "train")
+        _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64))
+
+
+def test_state_dict_of_a_whole_network_loads_into_pytorch():
+    torch.manual_seed(5)
+    ours = nn.Sequential(nn.Conv2d(1, 4, 3), BatchNorm(4, 4), nn.Flatten(), nn.Linear(16, 6),
+                         BatchNorm(6, 2), nn.Sigmoid()).double()
+    ref = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(16, 6),
+                        nn.BatchNorm1d(6), nn.Sigmoid()).double()
+    ours(torch.randn(8, 1, 4, 4, dtype=F64))
+    ref.load_state_dict(ours.state_dict())
+    ours.eval()
     ref.eval()
-    X = torch.randn(2, 3, 2, 2)
-    torch.testing.assert_close(bn(X), ref(X))
+    X = torch.randn(5, 1, 4, 4, dtype=F64)
+    torch.testing.assert_close(ours(X), ref(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["ours->torch", "torch->ours"])
+def test_state_dict_with_other_shapes_gives_a_clear_error(direction):
+    ours, ref = BatchNorm(3, 4), nn.BatchNorm2d(4)
+    source, target = (ours, ref) if direction == "ours->torch" else (ref, ours)
+    with pytest.raises(RuntimeError, match=r"size mismatch for weight: copying a param with shape "
+                                           r"torch.Size\(\[\d\]\) from checkpoint"):
+        target.load_state_dict(source.state_dict())
+
+
+def test_state_dict_without_bias_needs_a_layer_without_bias():
+    with pytest.raises(RuntimeError, match='Missing key.*"bias"'):
+        BatchNorm(3, 4).load_state_dict(nn.BatchNorm2d(3, bias=False).state_dict())
+    with pytest.raises(RuntimeError, match='Unexpected key.*"bias"'):
+        nn.BatchNorm2d(3, bias=False).load_state_dict(BatchNorm(3, 4).state_dict())
 
 
 def test_reset_running_stats_and_parameters():
@@ -155,19 +366,25 @@ def test_reset_running_stats_and_parameters():
     assert torch.equal(bn.gamma, torch.full((3,), 5.0))
     bn.reset_parameters()
     assert torch.equal(bn.gamma, torch.ones(3)) and torch.equal(bn.beta, torch.zeros(3))
+    BatchNorm(3, 2, bias=False).reset_parameters()  # no beta to reset: no error
+    BatchNorm(3, 2, affine=False, track_running_stats=False).reset_parameters()
 
 
 def test_extra_repr_is_informative():
     text = repr(nn.Sequential(BatchNorm(6, 4, momentum=None)))
     assert "BatchNorm(6, num_dims=4" in text and "momentum=None" in text
+    assert "bias=True" in text and "track_running_stats=True" in text
 
 
 @pytest.mark.parametrize("num_dims, shape, message", [
-    (4, (8, 6), "expects a 4-D input"),
-    (2, (8, 6, 3, 3), "expects a 2-D input"),
+    (4, (8, 6), r"BatchNorm\(num_dims=4\) expects a 4-D input \(N, C, H, W\), got shape \(8, 6\)"),
+    (2, (8, 6, 3, 3), r"expects a 2-D input \(N, C\)"),
+    (2, (8, 6, 3), r"expects a 2-D input \(N, C\)"),  # BatchNorm1d takes both; we say which
+    (3, (8, 6), r"expects a 3-D input \(N, C, L\)"),
+    (5, (8, 6, 3, 3), r"expects a 5-D input \(N, C, D, H, W\)"),
+    (2, (6,), r"expects a 2-D input \(N, C\)"),
     (4, (8, 5, 3, 3), "got 5 channels"),
-    (2, (1, 6), "more than one value per channel"),
-    (4, (1, 6, 1, 1), "more than one value per channel"),
+    (3, (8, 5, 3), "got 5 channels"),
 ])
 def test_bad_input_gives_clear_error(num_dims, shape, message):
     bn = BatchNorm(6, num_dims)
@@ -181,14 +398,23 @@ def test_single_example_is_fine_in_eval_mode():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_features": 3, "num_dims": 3}, "num_dims must be 2"),
-    ({"num_features": 0, "num_dims": 2}, "num_features must be a positive integer"),
-    ({"num_features": 3, "num_dims": 2, "momentum": 1.5}, "momentum must be in"),
-    ({"num_features": 3, "num_dims": 2, "eps": 0}, "eps must be positive"),
-])
+    *[({"num_dims": d}, "num_dims must be 2 \\(N, C\\), 3 \\(N, C, L\\), 4") for d in
+      (0, 1, 6, True, 4.0, "4", None, [4])],
+    *[({"num_features": n}, "num_features must be a positive integer") for n in
+      (0, -3, 2.0, True, False, "3", None)],
+    *[({"eps": e}, "eps must be positive") for e in (0, 0.0, -1e-5, math.nan, math.inf, -math.inf)],
+    *[({"momentum": m}, "momentum must be in \\[0, 1\\] or None") for m in
+      (-0.1, 1.5, math.nan, math.inf)],
+], ids=repr)
 def test_bad_arguments_give_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        BatchNorm(**kwargs)
+        BatchNorm(**{"num_features": 3, "num_dims": 2, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [{"eps": 1e-3}, {"momentum": 0}, {"momentum": 1},
+                                    {"momentum": None}, {"num_features": 1}])
+def test_boundary_arguments_are_accepted(kwargs):
+    BatchNorm(**{"num_features": 3, "num_dims": 2, **kwargs})
 
 
 def test_flatten_layer():
