@@ -4,15 +4,29 @@ The files and their checksums are stated once, as data (``RESOURCES``).
 ``load_arrays`` verifies the decompressed bytes against them, parses the IDX
 format directly and keeps the decoded images in memory; ``TensorBatches``
 forms mini-batches by indexing that one tensor (no per-sample PIL/ToTensor,
-no worker processes). Only when the files are missing does anything get
-downloaded, through torchvision, into the same root.
+no worker processes), on the CPU or on the device the tensors were put on.
+
+Side effects, all explicit:
+
+* Reading writes nothing. Only when files are *missing* and ``download`` is
+  true (the default, for a notebook opened alone in Colab) are the ``.gz``
+  files fetched from torchvision's mirrors (``torchvision.datasets.MNIST.mirrors``
+  / ``FashionMNIST.mirrors``), verified, and written into ``root/<Name>/raw/``.
+* ``ensure_torchvision_layout`` writes the decompressed IDX files where
+  ``torchvision.datasets.MNIST/FashionMNIST`` look for them; call it before
+  using torchvision's classes on the same folder.
+* The decoded tensors are cached per (data set, split, resolved root); every
+  caller gets its own copy, so an in-place change never reaches the cache.
 """
 
 import functools
 import gzip
 import hashlib
+import http.client
 import math
 import os
+import tempfile
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -20,7 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FASHION_MNIST_LABELS", "DataIntegrityError", "TensorBatches", "default_data_root", "get_fashion_mnist_labels", "load_arrays", "load_data", "load_data_fashion_mnist", "load_data_mnist"]
+__all__ = ["FASHION_MNIST_LABELS", "DataIntegrityError", "TensorBatches", "clear_data_cache",
+           "default_data_root", "ensure_torchvision_layout", "get_fashion_mnist_labels", "load_arrays",
+           "load_data", "load_data_fashion_mnist", "load_data_mnist"]
 
 # SHA-256 of the *decompressed* IDX files (see data/README.md).
 RESOURCES = {
@@ -65,6 +81,72 @@ def default_data_root():
     return Path.cwd() / "data"
 
 
+# ---------------------------------------------------------------- argument checks
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_positive_int(value, what, hint=""):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}{hint}")
+    return int(value)
+
+
+def _check_bool(value, what):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_seed(value, what="seed"):
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _check_resize(resize):
+    hint = ("resize must be None, a positive integer (a square side, e.g. resize=32) or a "
+            "(height, width) pair of positive integers, e.g. resize=(32, 32); got ")
+    if resize is None:
+        return None
+    if _is_int(resize):
+        if resize < 1:
+            raise ValueError(hint + repr(resize))
+        return int(resize), int(resize)
+    if isinstance(resize, (tuple, list)) and len(resize) == 2 and all(_is_int(v) and v >= 1 for v in resize):
+        return int(resize[0]), int(resize[1])
+    raise ValueError(hint + repr(resize))
+
+
+def _check_name(name):
+    if name not in RESOURCES:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(RESOURCES)}")
+    return name
+
+
+def _as_device(device):
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device {device!r} is not a device torch knows ({err}); use 'cpu', 'cuda', 'cuda:0', "
+            f"'mps' or d2l.try_gpu()") from None
+
+
+def _to_device(tensor, device, copy=False):
+    try:
+        return tensor.to(device, copy=copy)
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(
+            f"cannot put the data on {device}: {err}. If that device is not available here, "
+            f"pick one that exists with d2l.try_gpu() (it falls back to the CPU).") from None
+
+
+# ---------------------------------------------------------------- files
+
+
 def _file_stem(train, kind):
     split = "train" if train else "t10k"
     ndim = 3 if kind == "images" else 1
@@ -78,22 +160,22 @@ def _restore_hint(path):
     )
 
 
+def _gunzip(gz_bytes, source):
+    try:
+        return gzip.decompress(gz_bytes)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataIntegrityError(
+            f"{source} is not a readable gzip file ({err}); it is corrupted "
+            f"or truncated. {_restore_hint(Path(source)) if isinstance(source, Path) else ''}".rstrip()
+        ) from None
+
+
 def _read_verified(raw_dir, stem, expected_sha256):
-    """Return the decompressed bytes of ``raw_dir/stem``(.gz), checked."""
+    """Return the decompressed bytes of ``raw_dir/stem``(.gz), checked. Writes nothing."""
     gz_path = raw_dir / f"{stem}.gz"
     plain_path = raw_dir / stem
     source = gz_path if gz_path.exists() else plain_path
-    if source == gz_path:
-        try:
-            with gzip.open(gz_path, "rb") as fh:
-                content = fh.read()
-        except (OSError, EOFError, zlib.error) as err:
-            raise DataIntegrityError(
-                f"{gz_path} is not a readable gzip file ({err}); it is corrupted "
-                f"or truncated. {_restore_hint(gz_path)}"
-            ) from None
-    else:
-        content = plain_path.read_bytes()
+    content = _gunzip(gz_path.read_bytes(), gz_path) if source == gz_path else plain_path.read_bytes()
     digest = hashlib.sha256(content).hexdigest()
     if digest != expected_sha256:
         raise DataIntegrityError(
@@ -101,21 +183,25 @@ def _read_verified(raw_dir, stem, expected_sha256):
             f"{expected_sha256} ({len(content)} bytes read). The file is corrupted "
             f"or truncated. {_restore_hint(source)}"
         )
-    if source == gz_path:
-        _write_plain_copy(plain_path, content)
     return content
 
 
-def _write_plain_copy(plain_path, content):
-    """Leave the decompressed file where torchvision.datasets looks for it."""
-    if plain_path.exists() and plain_path.stat().st_size == len(content):
-        return
+def _atomic_write(path, content):
+    """Write ``content`` to ``path`` through a temporary file and a rename (never half a file)."""
     try:
-        tmp = plain_path.with_suffix(".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(plain_path)
-    except OSError:
-        pass  # read-only data folder: our loader does not need the copy
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise PermissionError(
+            f"cannot write {path}: {err}. The folder {path.parent} is not writable; copy the "
+            f"data folder somewhere writable and point BN_BOOK_DATA (or root=) at it.") from err
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def parse_idx(content, ndim):
@@ -140,26 +226,101 @@ def _missing_files(raw_dir, name):
     ]
 
 
-def _download(name, root, missing):
+def _mirrors(name):
+    """torchvision's mirror list for ``name`` (``torchvision.datasets.<name>.mirrors``)."""
     import torchvision
 
+    return list(getattr(torchvision.datasets, name).mirrors)
+
+
+def _fetch(url, timeout):
+    request = urllib.request.Request(url, headers={"User-Agent": "d2lzh_pytorch"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read()
+
+
+def _download(name, root, missing, timeout=60):
+    """Fetch the ``missing`` files of ``name`` into ``root/name/raw`` from torchvision's mirrors.
+
+    Each file is verified (decompressed SHA-256) before it is written, atomically.
+    """
     raw_dir = Path(root) / name / "raw"
-    try:
-        getattr(torchvision.datasets, name)(str(root), train=True, download=True)
-        getattr(torchvision.datasets, name)(str(root), train=False, download=True)
-    except Exception as err:  # network errors come in many types
-        files = ", ".join(f"{stem}.gz" for stem in missing)
+    mirrors = _mirrors(name)
+    failures = {}
+    for stem in missing:
+        errors = []
+        for mirror in mirrors:
+            url = f"{mirror}{stem}.gz"
+            try:
+                gz_bytes = _fetch(url, timeout)
+                digest = hashlib.sha256(_gunzip(gz_bytes, url)).hexdigest()
+            except (OSError, ValueError, http.client.HTTPException, DataIntegrityError) as err:
+                errors.append(f"{url}: {getattr(err, 'reason', err)}")
+                continue
+            if digest != RESOURCES[name][stem]:
+                errors.append(f"{url}: decompressed SHA-256 {digest}, expected {RESOURCES[name][stem]}")
+                continue
+            _atomic_write(raw_dir / f"{stem}.gz", gz_bytes)
+            break
+        else:
+            failures[stem] = errors
+    if failures:
+        files = ", ".join(f"{stem}.gz" for stem in failures)
+        tried = "; ".join(error for errors in failures.values() for error in errors) or "no mirror is listed"
         raise FileNotFoundError(
-            f"{name} is not in {raw_dir} and could not be downloaded ({err}). "
+            f"{name} is not in {raw_dir} and could not be downloaded (tried: {tried}). "
             f"Put the files {files} into {raw_dir} (they are in the book's "
             f"repository under data/{name}/raw/), or set BN_BOOK_DATA to a folder "
-            f"that holds {name}/raw/."
-        ) from None
+            f"that holds {name}/raw/, or run again with a working internet connection."
+        )
+
+
+def _ensure_files(name, root, download):
+    raw_dir = root / name / "raw"
+    missing = _missing_files(raw_dir, name)
+    if missing:
+        if not download:
+            raise FileNotFoundError(
+                f"{name} files {missing} are missing from {raw_dir}; "
+                f"copy them from the book's repository (data/{name}/raw/) or pass download=True"
+            )
+        _download(name, root, missing)
+
+
+def ensure_torchvision_layout(root=None, names=("MNIST", "FashionMNIST"), download=True):
+    """Write the decompressed IDX files where ``torchvision.datasets.MNIST/FashionMNIST`` read them.
+
+    torchvision reads ``root/<Name>/raw/<file>`` (not the ``.gz``); this
+    decompresses each verified ``.gz`` next to itself, atomically, unless a
+    verified copy is already there. Missing ``.gz`` files are downloaded first
+    when ``download`` is true. Returns ``root`` as a ``Path``, so that::
+
+        torchvision.datasets.FashionMNIST(d2l.ensure_torchvision_layout(names=["FashionMNIST"]))
+
+    works offline. A read-only folder raises ``PermissionError`` saying so.
+    """
+    root = Path(root) if root is not None else default_data_root()
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        _check_name(name)
+    for name in names:
+        _ensure_files(name, root, download)
+        raw_dir = root / name / "raw"
+        for stem, sha256 in RESOURCES[name].items():
+            plain = raw_dir / stem
+            if plain.exists() and hashlib.sha256(plain.read_bytes()).hexdigest() == sha256:
+                continue
+            content = _read_verified(raw_dir, stem, sha256)
+            _atomic_write(plain, content)
+    return root
+
+
+# ---------------------------------------------------------------- arrays
 
 
 @functools.lru_cache(maxsize=8)
 def _load_arrays_cached(name, train, root):
-    raw_dir = Path(root) / name / "raw"
+    raw_dir = root / name / "raw"
     images = parse_idx(_read_verified(raw_dir, _file_stem(train, "images"),
                                       RESOURCES[name][_file_stem(train, "images")]), 3)
     labels = parse_idx(_read_verified(raw_dir, _file_stem(train, "labels"),
@@ -171,64 +332,145 @@ def _load_arrays_cached(name, train, root):
     return images_t, labels_t
 
 
+def _cached_arrays(name, train, root, download):
+    """The cached (shared) tensors: internal only, callers get copies."""
+    _check_name(name)
+    root = Path(root) if root is not None else default_data_root()
+    _ensure_files(name, root, download)
+    return _load_arrays_cached(name, bool(train), root.resolve())
+
+
+def clear_data_cache():
+    """Forget the decoded tensors, so that the next load reads and verifies the files again."""
+    _load_arrays_cached.cache_clear()
+
+
 def load_arrays(name, train=True, root=None, download=True):
-    """Return ``(images, labels)``: uint8 ``N x 1 x 28 x 28`` and int64 ``N``.
+    """Return ``(images, labels)``: uint8 ``N x 1 x 28 x 28`` and int64 ``N``, the caller's own copy.
 
     ``name`` is ``"MNIST"`` or ``"FashionMNIST"``. The content is verified
     against ``RESOURCES``; a damaged file raises ``DataIntegrityError``.
-    Missing files are downloaded with torchvision when ``download`` is true.
+    Missing files are downloaded (into ``root``) when ``download`` is true.
+    The decoded data is cached, but each call returns fresh tensors, so
+    changing them in place does not affect later calls.
     """
-    if name not in RESOURCES:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(RESOURCES)}")
-    root = Path(root) if root is not None else default_data_root()
-    missing = _missing_files(root / name / "raw", name)
-    if missing:
-        if not download:
-            raise FileNotFoundError(
-                f"{name} files {missing} are missing from {root / name / 'raw'}; "
-                f"copy them from the book's repository (data/{name}/raw/) or pass download=True"
-            )
-        _download(name, root, missing)
-    return _load_arrays_cached(name, bool(train), str(root.resolve()))
+    images, labels = _cached_arrays(name, train, root, download)
+    return images.clone(), labels.clone()
+
+
+# ---------------------------------------------------------------- batches
 
 
 class TensorBatches:
-    """Mini-batches formed by indexing one in-memory uint8 image tensor.
+    """Mini-batches formed by indexing one uint8 image tensor, on the CPU or on a device.
 
     Each pass (epoch) yields ``(X, y)`` with ``X`` float32 in [0, 1] (or
     ``(x - 0.5) / 0.5`` in [-1, 1] with ``normalize=True``), shape
-    ``N x 1 x H x W`` (or ``N x H*W`` with ``flatten=True``), and ``y`` int64.
-    With ``shuffle=True`` the order of epoch ``k`` depends only on ``seed``
-    and ``k``: two loaders with the same seed give the same batches.
+    ``N x 1 x H x W`` (or ``N x H*W`` with ``flatten=True``), and ``y`` int64,
+    both on ``device``.
+
+    **Device.** ``device=None`` keeps the tensors where they are;
+    ``device="cuda"`` (or ``.to(device)``) moves them there once, and every
+    batch is then indexed, converted and resized on that device, so a
+    training loop's ``X.to(device)`` costs nothing.
+
+    **Order.** With ``shuffle=True`` the order of epoch ``k`` depends only on
+    ``(seed, k)`` (the permutation is drawn on the CPU, so it is the same on
+    every device): two loaders with the same seed give the same batches.
+    ``epoch`` is the epoch the next pass uses. It advances by one only when
+    a pass is run to its end; a pass that is abandoned (``next(iter(loader))``
+    to peek at a batch, a ``break``) leaves it alone, so peeking never changes
+    later batches. ``reseed(seed)`` sets the seed and goes back to epoch 0;
+    ``set_epoch(k)`` picks epoch ``k`` (like ``DistributedSampler.set_epoch``).
+
+    The loader keeps references to ``images``/``labels`` (or device copies)
+    and never modifies them.
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0,
-                 resize=None, flatten=False, normalize=False, drop_last=False):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError("images must be a uint8 tensor of shape N x C x H x W")
+                 resize=None, flatten=False, normalize=False, drop_last=False, device=None):
+        self.batch_size = _check_positive_int(batch_size, "batch_size", " (e.g. batch_size=256)")
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("images must be a uint8 tensor of shape N x C x H x W "
+                             "(as d2l.load_arrays returns)")
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.is_floating_point():
+            raise ValueError("labels must be a one-dimensional integer tensor with one label per image")
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.resize = (resize, resize) if isinstance(resize, int) else resize
-        self.flatten, self.normalize, self.drop_last = flatten, normalize, drop_last
-        self.epoch = 0
+        self.shuffle = _check_bool(shuffle, "shuffle")
+        self.flatten = _check_bool(flatten, "flatten")
+        self.normalize = _check_bool(normalize, "normalize")
+        self.drop_last = _check_bool(drop_last, "drop_last")
+        self.resize = _check_resize(resize)
+        self._seed = _check_seed(seed)
+        self._epoch = 0
+        self._version = 0  # bumped by reseed/set_epoch: a pass begun before does not advance the epoch
+        self._images, self._labels = images, labels
+        self.to(images.device if device is None else device)
 
+    # ---- state, read-only unless through the methods
+    images = property(lambda self: self._images, doc="The uint8 images (N x C x H x W) batches are cut from.")
+    labels = property(lambda self: self._labels, doc="The int64 labels, one per image.")
+    device = property(lambda self: self._images.device, doc="Where the tensors and the batches live.")
+
+    @property
+    def seed(self):
+        """The shuffling seed (set it with ``reseed``)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value):  # old style `loader.seed = s`; prefer reseed(s)
+        self._seed = _check_seed(value)
+        self._version += 1
+
+    @property
+    def epoch(self):
+        """The epoch the next pass uses (0-based); it advances when a pass is exhausted."""
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value):  # old style `loader.epoch = k`; prefer set_epoch(k)
+        self.set_epoch(value)
+
+    def reseed(self, seed):
+        """Shuffle with ``seed`` from now on and go back to epoch 0; returns the loader."""
+        self._seed = _check_seed(seed)
+        self._epoch = 0
+        self._version += 1
+        return self
+
+    def set_epoch(self, epoch):
+        """Make the next pass epoch ``epoch`` (its order depends only on seed and epoch); returns the loader."""
+        self._epoch = _check_seed(epoch, "epoch")
+        self._version += 1
+        return self
+
+    def to(self, device):
+        """Move the tensors to ``device`` once (no copy if they are there already); returns the loader."""
+        device = _as_device(device)
+        self._images = _to_device(self._images, device)
+        self._labels = _to_device(self._labels.to(torch.int64), device)
+        return self
+
+    # ---- sizes
     @property
     def num_examples(self):
         """Number of examples one pass visits."""
         if self.drop_last:
             return len(self) * self.batch_size
-        return len(self.labels)
+        return len(self._labels)
 
     def __len__(self):
-        n = len(self.labels)
+        n = len(self._labels)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def __repr__(self):
+        return (f"TensorBatches({len(self._labels)} examples, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, seed={self._seed}, epoch={self._epoch}, device={self.device})")
+
+    # ---- batches
     def transform(self, images_u8):
-        """Turn a uint8 batch into the float32 tensor the model sees."""
+        """Turn a uint8 batch into the float32 tensor the model sees (on the batch's device)."""
         X = images_u8.to(torch.float32).div_(255.0)
         if self.resize is not None:
             X = F.interpolate(X, size=self.resize, mode="bilinear", antialias=True,
@@ -239,37 +481,55 @@ class TensorBatches:
             X = X.reshape(len(X), -1)
         return X
 
+    def _order(self, epoch):
+        n = len(self._labels)
+        if not self.shuffle:
+            return torch.arange(n)
+        gen = torch.Generator().manual_seed(self._seed * 1_000_003 + epoch)
+        return torch.randperm(n, generator=gen)
+
     def __iter__(self):
-        n = len(self.labels)
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(n, generator=gen)
-        else:
-            order = torch.arange(n)
-        self.epoch += 1
-        stop = len(self) * self.batch_size if self.drop_last else n
+        epoch, version = self._epoch, self._version
+        images, labels = self._images, self._labels
+        order = self._order(epoch).to(images.device)
+        return self._pass(images, labels, order, epoch, version)
+
+    def _pass(self, images, labels, order, epoch, version):
+        stop = len(self) * self.batch_size if self.drop_last else len(labels)
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.transform(self.images.index_select(0, idx)), self.labels.index_select(0, idx)
+            yield self.transform(images.index_select(0, idx)), labels.index_select(0, idx)
+        if self._version == version and self._epoch == epoch:
+            self._epoch = epoch + 1  # only a pass run to its end counts as an epoch
 
 
-def _take(images, labels, limit, what):
-    if limit is None:
-        return images, labels
-    if not isinstance(limit, int) or not 1 <= limit <= len(labels):
-        raise ValueError(f"{what} must be an integer between 1 and {len(labels)}, got {limit!r}")
-    return images[:limit], labels[:limit]
+def _subset(images, labels, limit, what, device):
+    """The first ``limit`` examples, as the caller's own copy on ``device``."""
+    if limit is not None and (not _is_int(limit) or not 1 <= limit <= len(labels)):
+        raise ValueError(f"{what} must be an integer between 1 and {len(labels)} (or None for all), "
+                         f"got {limit!r}")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return _to_device(images, device, copy=True), _to_device(labels, device, copy=True)
 
 
 def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normalize=False,
-              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True):
-    """Return ``(train_iter, test_iter)`` for ``"MNIST"`` or ``"FashionMNIST"``.
+              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True, device=None):
+    """Return ``(train_iter, test_iter)``, two ``TensorBatches`` for ``"MNIST"`` or ``"FashionMNIST"``.
 
-    The training iterator is shuffled (seeded); the test iterator is not.
-    ``num_train`` / ``num_test`` keep only the first examples of a split.
+    The training iterator is shuffled (``seed``; see ``TensorBatches`` for
+    ``reseed``/``set_epoch``); the test iterator is not. ``num_train`` /
+    ``num_test`` keep only the first examples of a split. ``device`` (e.g.
+    ``d2l.try_gpu()``) puts both data sets on that device once, so batches
+    are formed there. The iterators own their tensors (copies of the cache).
     """
-    train = _take(*load_arrays(name, True, root, download), num_train, "num_train")
-    test = _take(*load_arrays(name, False, root, download), num_test, "num_test")
+    _check_name(name)
+    _check_positive_int(batch_size, "batch_size", " (e.g. batch_size=256)")
+    if test_batch_size is not None:
+        _check_positive_int(test_batch_size, "test_batch_size", " (or None: the same as batch_size)")
+    device = _as_device(device) if device is not None else torch.device("cpu")
+    train = _subset(*_cached_arrays(name, True, root, download), num_train, "num_train", device)
+    test = _subset(*_cached_arrays(name, False, root, download), num_test, "num_test", device)
     options = dict(resize=resize, flatten=flatten, normalize=normalize)
     train_iter = TensorBatches(*train, batch_size, shuffle=True, seed=seed, **options)
     test_iter = TensorBatches(*test, test_batch_size or batch_size, shuffle=False, **options)

@@ -1,33 +1,54 @@
-"""Multi-seed comparisons: train one fresh model per seed, summarise, tabulate."""
+"""Multi-seed comparisons: train one fresh model per seed, summarise, stop cleanly on Ctrl-C.
+
+Orchestration only: statistics live in ``stats`` and tables/sentences in
+``report``.
+
+**Ctrl-C.** Pressing Ctrl-C (KeyboardInterrupt) during ``run_seeds``,
+``compare_bn`` or ``sweep`` stops the *whole* experiment: no further seed,
+model or setting is started. What finished is returned, marked: the run that
+was cut short has ``run.interrupted = True``, and the returned ``Runs`` list
+(or ``Results`` dict) has ``.interrupted = True``; ``results_table`` shows it.
+The functions return instead of raising, so a notebook cell still shows the
+partial results. A loop of your own over several calls stops with one
+Ctrl-C when it checks the flag (or use ``sweep``, which does it for you)::
+
+    for lr in lrs:
+        lr_runs[lr] = compare(...)
+        if lr_runs[lr].interrupted:
+            break
+"""
 
 import functools
-import html
+import inspect
 import math
 from dataclasses import dataclass
 
-import numpy as np
-import torch
 from torch import nn
 
+from .stats import mean_std
 from .training import History, TrainingDiverged, train_ch5
 from .utils import set_seed
 
-__all__ = ["Run", "Table", "compare_bn", "fmt_mean_std", "gap_sentence", "mean_std", "results_table",
-           "run_seeds", "summarize"]
+__all__ = ["Results", "Run", "Runs", "compare_bn", "run_seeds", "summarize", "sweep"]
 
 
 @dataclass
 class Run:
-    """One training run: its seed, the trained network and its history."""
+    """One training run: its seed, the trained network and its history.
+
+    ``diverged``: the loss became NaN/inf. ``interrupted``: Ctrl-C stopped it
+    before ``num_epochs``; ``history`` then holds the finished epochs only.
+    """
 
     seed: int
     net: nn.Module
     history: History
     diverged: bool = False
+    interrupted: bool = False
 
     def final(self, metric="test_acc"):
-        """Last epoch's value of ``metric``; NaN if the run diverged."""
-        if self.diverged or not self.history:
+        """Last epoch's value of ``metric``; NaN if the run diverged or was interrupted (no final value)."""
+        if self.diverged or self.interrupted or not self.history:
             return math.nan
         return getattr(self.history[-1], metric)
 
@@ -38,28 +59,104 @@ class Run:
         return getattr(self.history[epoch - 1], metric)
 
 
+class Runs(list):
+    """A list of ``Run`` (one per seed); ``interrupted`` is True when Ctrl-C stopped it early."""
+
+    def __init__(self, runs=(), interrupted=False):
+        super().__init__(runs)
+        self.interrupted = interrupted
+
+
+class Results(dict):
+    """A dict of results (name -> ``Runs``, or -> another ``Results``).
+
+    ``interrupted`` is True when Ctrl-C stopped the experiment: then it holds
+    the settings that were started, the last one marked interrupted.
+    """
+
+    def __init__(self, *args, interrupted=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stopped = interrupted
+
+    @property
+    def interrupted(self):
+        return self._stopped or any(getattr(value, "interrupted", False) for value in self.values())
+
+    @interrupted.setter
+    def interrupted(self, value):
+        self._stopped = bool(value)
+
+
+def _check_train_iter(train_iter):
+    if not hasattr(train_iter, "reseed") and not callable(train_iter):
+        raise TypeError(
+            f"run_seeds needs a training iterator it can reseed per seed: an object with a "
+            f"reseed(seed) method such as d2l.TensorBatches (from d2l.load_data_...), or a function "
+            f"make_train_iter(seed) that returns a fresh iterator; got {type(train_iter).__name__}. "
+            f"A DataLoader's order cannot be reseeded, so wrap it: lambda seed: DataLoader(..., "
+            f"generator=torch.Generator().manual_seed(seed)).")
+
+
+def _iterator_for(train_iter, seed):
+    """The training iterator for ``seed``: ``train_iter.reseed(seed)`` or ``train_iter(seed)``."""
+    if hasattr(train_iter, "reseed"):
+        train_iter.reseed(seed)
+        return train_iter
+    return train_iter(seed)
+
+
+def _train(net, train_iter, test_iter, optimizer, device, num_epochs, verbose):
+    """Call ``train_ch5`` so that it returns (does not raise) on Ctrl-C when it can."""
+    params = inspect.signature(train_ch5).parameters
+    options = {"verbose": verbose, "progress": False, "live_plot": False}
+    if "catch_interrupt" in params:
+        options["catch_interrupt"] = True  # keep the finished epochs of the run that is cut short
+    options = {key: value for key, value in options.items() if key in params}
+    return train_ch5(net, train_iter, test_iter, None, optimizer, device, num_epochs, **options)
+
+
 def run_seeds(make_net, make_optimizer, train_iter, test_iter, seeds, num_epochs,
               device=None, verbose=False):
-    """Train ``make_net()`` once per seed with ``make_optimizer(net.parameters())``.
+    """Train ``make_net()`` once per seed with ``make_optimizer(net.parameters())``; return ``Runs``.
 
-    Each seed fixes both the initial weights and the order of the training
-    batches, so two settings run with the same seeds see the same data in the
-    same order. A run whose loss becomes NaN/inf is kept, marked ``diverged``.
+    Each seed fixes both the initial weights (``set_seed``) and the order of
+    the training batches: ``train_iter.reseed(seed)`` (``TensorBatches``), or,
+    when ``train_iter`` is a function ``make_train_iter(seed)``, the iterator
+    it returns. Two settings run with the same seeds therefore see the same
+    data in the same order.
+
+    A run whose loss becomes NaN/inf is kept, marked ``diverged``. Ctrl-C
+    stops the remaining seeds too: the list so far is returned with
+    ``interrupted=True`` (see the module docstring for loops over calls).
     """
-    runs = []
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=[0, 1, 2]")
+    _check_train_iter(train_iter)
+    runs = Runs()
     for seed in seeds:
-        set_seed(seed)
-        net = make_net()
-        if device is not None:
-            net.to(device)
-        train_iter.seed, train_iter.epoch = seed, 0
-        optimizer = make_optimizer(net.parameters())
+        net = None
         try:
-            history = train_ch5(net, train_iter, test_iter, None, optimizer, device,
-                                num_epochs, verbose=verbose, progress=False, live_plot=False)
-            runs.append(Run(seed, net, history))
+            set_seed(seed)
+            net = make_net()
+            if device is not None:
+                net.to(device)
+            batches = _iterator_for(train_iter, seed)
+            optimizer = make_optimizer(net.parameters())
+            history = _train(net, batches, test_iter, optimizer, device, num_epochs, verbose)
         except TrainingDiverged as err:
             runs.append(Run(seed, net, err.history, diverged=True))
+            continue
+        except KeyboardInterrupt as err:
+            if net is not None:  # keep the finished epochs if the interrupt carries them
+                runs.append(Run(seed, net, getattr(err, "history", None) or History(), interrupted=True))
+            runs.interrupted = True
+            return runs
+        if getattr(history, "interrupted", False):
+            runs.append(Run(seed, net, history, interrupted=True))
+            runs.interrupted = True
+            return runs
+        runs.append(Run(seed, net, history))
     return runs
 
 
@@ -67,101 +164,44 @@ def compare_bn(build, make_optimizer, train_iter, test_iter, num_epochs, *, seed
                **model_kwargs):
     """Train ``build(bn=False, ...)`` and ``build(bn=True, ...)`` with the same seeds.
 
-    Returns ``{"no BN": runs, "BN": runs}``; run ``i`` of both lists shares its
-    seed, so the two models start from matched weights and see the same batches.
+    Returns ``Results({"no BN": runs, "BN": runs})``; run ``i`` of both lists
+    shares its seed, so the two models start from matched weights and see the
+    same batches. After Ctrl-C the result is ``interrupted`` and a setting
+    that was never started is an empty ``Runs`` marked interrupted.
     """
-    return {name: run_seeds(functools.partial(build, bn=bn, **model_kwargs), make_optimizer,
-                            train_iter, test_iter, seeds, num_epochs, device=device)
-            for name, bn in (("no BN", False), ("BN", True))}
+    results = Results()
+    for name, bn in (("no BN", False), ("BN", True)):
+        if results.interrupted:
+            results[name] = Runs(interrupted=True)
+            continue
+        results[name] = run_seeds(functools.partial(build, bn=bn, **model_kwargs), make_optimizer,
+                                  train_iter, test_iter, seeds, num_epochs, device=device)
+    return results
 
 
-def mean_std(values):
-    """Mean and (population) standard deviation, ignoring NaN; (nan, nan) if empty."""
-    values = torch.tensor([v for v in values if not math.isnan(v)], dtype=torch.float64)
-    if len(values) == 0:
-        return math.nan, math.nan
-    return values.mean().item(), values.std(correction=0).item()
+def sweep(settings, run):
+    """Call ``run(setting)`` for each setting and collect ``Results({setting: result})``.
+
+    Stops at the first result that is ``interrupted`` (or at a Ctrl-C between
+    calls) and returns what finished, with ``interrupted=True``; settings that
+    were not started are left out. For example::
+
+        lr_runs = d2l.sweep(lrs, lambda lr: compare(functools.partial(torch.optim.SGD, lr=lr),
+                                                     train_iter, test_iter, num_epochs))
+    """
+    results = Results()
+    for setting in settings:
+        try:
+            results[setting] = run(setting)
+        except KeyboardInterrupt:
+            results.interrupted = True
+            break
+        if getattr(results[setting], "interrupted", False):
+            break
+    return results
 
 
 def summarize(runs, metric="test_acc"):
-    """``(mean, std, diverged count)`` of the final ``metric`` over ``runs``."""
+    """``(mean, sample std, diverged count)`` of the final ``metric`` over ``runs`` (NaN skipped)."""
     mean, std = mean_std([run.final(metric) for run in runs])
     return mean, std, sum(run.diverged for run in runs)
-
-
-def gap_sentence(label, base, other, base_name="无 BN", other_name="有 BN"):
-    """One Chinese sentence on the paired difference ``other - base``, seed by seed.
-
-    ``base`` and ``other`` hold one accuracy per seed (same order); NaN pairs are
-    skipped. The sentence gives the mean difference in percentage points, its
-    spread and whether every seed agrees in direction.
-    """
-    diffs = [100 * (b - a) for a, b in zip(base, other, strict=True) if not (math.isnan(a) or math.isnan(b))]
-    if not diffs:
-        return f"{label}：没有可比较的运行（全部发散）。"
-    mean, std = mean_std(diffs)
-    wins = sum(d > 0 for d in diffs)
-    if wins == len(diffs):
-        verdict = f"每个种子上都是「{other_name}」更高"
-    elif all(d < 0 for d in diffs):
-        verdict = f"每个种子上都是「{other_name}」更低"
-    else:
-        verdict = "各种子的方向不一致，这些运行不足以分出高下"
-    if abs(mean) < 0.5:
-        verdict += "；平均差距不到 0.5 个百分点，实际意义很小"
-    return (f"{label}：「{other_name}」减「{base_name}」平均 {mean:+.1f} 个百分点"
-            f"（配对差的标准差 {std:.1f}，{wins}/{len(diffs)} 个种子为正）——{verdict}。")
-
-
-def results_table(runs_by_name):
-    """A ``Table`` with one row per setting: accuracy after epoch 1 and at the end
-    (mean ± std over seeds), final loss, seconds per epoch, speed, diverged runs."""
-    rows = []
-    for name, runs in runs_by_name.items():
-        mean, std, diverged = summarize(runs, "test_acc")
-        first = mean_std([run.after_epoch(1) for run in runs])
-        loss = mean_std([run.final("loss") for run in runs])
-        trained = [run for run in runs if run.history]
-        secs = np.mean([np.mean(run.history.seconds) for run in trained]) if trained else math.nan
-        speed = np.mean([np.mean(run.history.examples_per_sec) for run in trained]) if trained else math.nan
-        rows.append([name, fmt_mean_std(*first), fmt_mean_std(mean, std), fmt_mean_std(*loss, digits=4),
-                     f"{secs:.2f}", f"{speed:,.0f}", f"{diverged}/{len(runs)}"])
-    return Table(["model", "test acc after epoch 1", "final test acc", "final train loss",
-                  "seconds per epoch", "train examples/s", "diverged"], rows)
-
-
-class Table:
-    """A small results table that renders as Markdown/HTML in a notebook."""
-
-    def __init__(self, headers, rows):
-        if any(len(row) != len(headers) for row in rows):
-            raise ValueError("every row needs one value per header")
-        self.headers, self.rows = list(headers), [list(r) for r in rows]
-
-    @staticmethod
-    def _fmt(value):
-        if isinstance(value, float):
-            return "—" if math.isnan(value) else f"{value:.4f}"
-        return str(value)
-
-    def _repr_markdown_(self):
-        lines = ["| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
-        lines += ["| " + " | ".join(self._fmt(v) for v in row) + " |" for row in self.rows]
-        return "\n".join(lines)
-
-    def _repr_html_(self):
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(self._fmt(v))}</td>" for v in row) + "</tr>"
-            for row in self.rows)
-        return f"<table class=\"table\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    def __repr__(self):
-        return self._repr_markdown_()
-
-
-def fmt_mean_std(mean, std, digits=3):
-    """Format ``mean ± std`` for tables and prose."""
-    if math.isnan(mean):
-        return "—"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"

@@ -4,6 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from .stats import mean_std_by_column
+
 __all__ = ["plot_history", "plot_mean_std", "plot_runs", "show_images"]
 
 
@@ -27,32 +29,45 @@ def plot_history(history, axes=None, title=None):
 
 
 def plot_mean_std(x, runs, label, ax=None, **line_kwargs):
-    """Plot the mean of ``runs`` (one row per seed) with a ±1 std band."""
+    """Plot the mean of ``runs`` (one row per seed) with a band of ±1 sample standard deviation.
+
+    NaN entries (diverged or unfinished runs) are skipped point by point; a
+    point with a single value gets no band. The legend says how many seeds.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     runs = np.asarray(runs, dtype=float)
     if runs.ndim != 2 or runs.shape[1] != len(x):
         raise ValueError(f"runs must have shape (num_seeds, {len(x)}), got {runs.shape}")
-    mean, std = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0)
-    (line,) = ax.plot(x, mean, label=f"{label} (n={len(runs)})", **line_kwargs)
+    mean, std, _ = mean_std_by_column(runs)
+    seeds = len(runs)
+    (line,) = ax.plot(x, mean, label=f"{label} (n={seeds} seed{'s' if seeds != 1 else ''})", **line_kwargs)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     return ax
 
 
 def plot_runs(runs, metric="test_acc", ax=None, title=None, ylabel=None):
-    """Compare settings: ``runs`` maps a name to a list of ``Run``/``History`` (one per seed)."""
+    """Compare settings: ``runs`` maps a name to a list of ``Run``/``History`` (one per seed).
+
+    Curves stop at the shortest history of a setting; runs without any
+    finished epoch are left out.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for name, histories in runs.items():
         histories = [getattr(h, "history", h) for h in histories]  # Run or History
+        histories = [h for h in histories if len(h)]
+        if not histories:
+            continue
         length = min(len(h) for h in histories)
         values = [h.column(metric)[:length] for h in histories]
         plot_mean_std(np.arange(1, length + 1), values, name, ax=ax, marker="o")
     ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "),
-           title=title or f"{metric.replace('_', ' ')}: mean ± std over seeds")
+           title=title or f"{metric.replace('_', ' ')}: mean ± sample std over seeds")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_lines():
+        ax.legend()
     return ax
 
 

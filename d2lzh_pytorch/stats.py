@@ -1,3 +1,137 @@
-"""Statistics over seeds, computed in one place: mean, sample standard deviation, paired t-intervals."""
+"""Statistics over seeds, computed in one place: mean, sample standard deviation, paired t-intervals.
 
-__all__ = []
+Every mean ± std in the package (tables, sentences, plot bands) comes from
+here, so that all of them mean the same thing:
+
+* the standard deviation is the *sample* one (divisor ``n - 1``): the seeds
+  are a sample of the runs one could have made. With one value it is NaN
+  (undefined), not 0;
+* NaN values (diverged or unfinished runs) are skipped and counted, never
+  averaged in;
+* a difference between two settings is taken seed by seed (paired), and its
+  uncertainty is the Student-t interval of the mean difference.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+__all__ = ["PairedDiff", "Summary", "describe", "mean_std", "mean_std_by_column", "paired_diff"]
+
+
+def _as_floats(values, what):
+    try:
+        array = np.asarray(list(values), dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be an iterable of numbers, got {values!r} ({err})") from None
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional (one number per seed), got shape {array.shape}")
+    return array
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean and sample standard deviation of the values that are not NaN.
+
+    ``n`` values were used, ``n_nan`` NaN values were skipped. ``mean`` is NaN
+    when ``n == 0``; ``std`` is NaN when ``n < 2``.
+    """
+
+    mean: float
+    std: float
+    n: int
+    n_nan: int
+
+
+def describe(values):
+    """``Summary`` of ``values`` (one number per seed): mean, sample std (n - 1), n, NaNs skipped."""
+    array = _as_floats(values, "values")
+    nan = np.isnan(array)
+    kept = array[~nan]
+    n = len(kept)
+    mean = float(kept.mean()) if n else math.nan
+    std = float(kept.std(ddof=1)) if n >= 2 else math.nan
+    return Summary(mean, std, n, int(nan.sum()))
+
+
+def mean_std(values):
+    """``(mean, sample std)`` of ``values``, NaN skipped.
+
+    Changed: the standard deviation is now the sample one (divisor n - 1), so
+    it is larger than the old population value by sqrt(n / (n - 1)), and it is
+    NaN (not 0) for a single value. ``(nan, nan)`` if no value is left.
+    """
+    summary = describe(values)
+    return summary.mean, summary.std
+
+
+def mean_std_by_column(rows):
+    """Per-column ``(mean, sample std, n)`` of a 2-D array (one row per seed), NaN skipped.
+
+    Returns three 1-D numpy arrays. A column with fewer than two numbers has
+    std NaN; an all-NaN column has mean NaN (and no warning is printed).
+    """
+    array = np.asarray(rows, dtype=float)
+    if array.ndim != 2:
+        raise ValueError(f"rows must be two-dimensional (seeds x points), got shape {array.shape}")
+    finite = ~np.isnan(array)
+    n = finite.sum(axis=0)
+    filled = np.where(finite, array, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, filled.sum(axis=0) / np.maximum(n, 1), np.nan)
+        squares = np.where(finite, (array - mean) ** 2, 0.0).sum(axis=0)
+        std = np.where(n >= 2, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
+    return mean, std, n
+
+
+@dataclass(frozen=True)
+class PairedDiff:
+    """The seed-by-seed difference ``other - base`` and its Student-t interval.
+
+    ``mean`` and ``std`` (sample, n - 1) are those of the ``n`` per-seed
+    differences; ``n_skipped`` pairs had a NaN on either side. ``low``/``high``
+    bound the ``confidence`` interval of the mean difference (NaN when
+    ``n < 2``). ``clear`` is True when that interval excludes 0.
+    """
+
+    mean: float
+    std: float
+    n: int
+    n_skipped: int
+    confidence: float
+    low: float
+    high: float
+    clear: bool
+
+
+def paired_diff(base, other, confidence=0.95):
+    """Paired difference ``other - base`` over seeds, with a t-interval (``scipy.stats.t``).
+
+    ``base`` and ``other`` hold one number per seed, in the same seed order.
+    Pairs with a NaN on either side are skipped (and counted). With fewer
+    than two pairs there is no interval: ``low``/``high`` are NaN and
+    ``clear`` is False. If all differences are equal (std 0) the interval
+    shrinks to the point ``mean``.
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(
+            f"confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    base = _as_floats(base, "base")
+    other = _as_floats(other, "other")
+    if len(base) != len(other):
+        raise ValueError(
+            f"base has {len(base)} values but other has {len(other)}; pass one value per seed "
+            f"for both, in the same seed order")
+    keep = ~(np.isnan(base) | np.isnan(other))
+    diffs = other[keep] - base[keep]
+    n, skipped = len(diffs), int((~keep).sum())
+    mean = float(diffs.mean()) if n else math.nan
+    if n < 2:
+        return PairedDiff(mean, math.nan, n, skipped, float(confidence), math.nan, math.nan, False)
+    std = float(diffs.std(ddof=1))
+    half = float(_scipy_stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * std / math.sqrt(n)
+    low, high = mean - half, mean + half
+    clear = bool(low > 0 or high < 0)
+    return PairedDiff(mean, std, n, skipped, float(confidence), low, high, clear)

@@ -1,7 +1,10 @@
-"""Data: checksums, class counts, loader shapes, reproducibility, clear errors."""
+"""Data: checksums, class counts, batches, epochs and reseeding, devices, no hidden writes, clear errors."""
 
 import gzip
+import hashlib
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,32 @@ from d2lzh_pytorch import data as data_mod
 # Published class counts of the original splits.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def _labels_of_one_pass(loader):
+    return torch.cat([y for _, y in loader])
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` with its size and modification time (ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*"))}
+
+
+@pytest.fixture
+def data_copy(tmp_path):
+    """A private copy of the MNIST ``.gz`` files (only those) that a test may damage."""
+    src = d2l.default_data_root() / "MNIST" / "raw"
+    dst = tmp_path / "MNIST" / "raw"
+    dst.mkdir(parents=True)
+    for f in src.glob("*.gz"):
+        shutil.copy(f, dst / f.name)
+    d2l.clear_data_cache()
+    yield tmp_path
+    d2l.clear_data_cache()
+
+
+# ---------------------------------------------------------------- content
 
 
 @pytest.mark.parametrize("name, train, counts", [
@@ -49,24 +78,14 @@ def test_options_flatten_normalize_resize_and_subsets():
     assert train_iter.num_examples == 1000 and len(test_iter) == 3
     resized, _ = d2l.load_data_fashion_mnist(8, resize=32, num_train=16)
     assert next(iter(resized))[0].shape == (8, 1, 32, 32)
-
-
-def test_shuffle_is_seeded_reproducible_and_changes_every_epoch():
-    first, _ = d2l.load_data_fashion_mnist(100, seed=7, num_train=500)
-    second, _ = d2l.load_data_fashion_mnist(100, seed=7, num_train=500)
-    other, _ = d2l.load_data_fashion_mnist(100, seed=8, num_train=500)
-    epoch1 = torch.cat([y for _, y in first])
-    epoch2 = torch.cat([y for _, y in first])  # re-iterable: a second pass works
-    assert torch.equal(epoch1, torch.cat([y for _, y in second]))
-    assert not torch.equal(epoch1, epoch2)
-    assert not torch.equal(epoch1, torch.cat([y for _, y in other]))
-    assert sorted(epoch1.tolist()) == sorted(epoch2.tolist())  # a permutation of the same data
+    rectangle, _ = d2l.load_data_fashion_mnist(8, resize=(20, 24), num_train=16)
+    assert next(iter(rectangle))[0].shape == (8, 1, 20, 24)
 
 
 def test_test_iterator_is_not_shuffled():
     _, test_iter = d2l.load_data_mnist(1000)
     _, labels = d2l.load_arrays("MNIST", train=False)
-    assert torch.equal(torch.cat([y for _, y in test_iter]), labels)
+    assert torch.equal(_labels_of_one_pass(test_iter), labels)
 
 
 def test_drop_last():
@@ -75,48 +94,270 @@ def test_drop_last():
     assert len(it) == 2 and it.num_examples == 200 and [len(y) for _, y in it] == [100, 100]
 
 
-def test_torchvision_reads_the_same_folder_offline():
-    d2l.load_arrays("FashionMNIST", train=True)
-    ds = torchvision.datasets.FashionMNIST(root=str(d2l.default_data_root()), train=True)
-    img, label = ds[0]
-    images, labels = d2l.load_arrays("FashionMNIST", train=True)
-    assert label == labels[0].item()
-    assert torch.equal(torch.from_numpy(np.array(img)), images[0, 0])
+# ---------------------------------------------------------------- epochs and seeds
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"batch_size": 2.5}, "batch_size must be a positive integer"),
-    ({"batch_size": 10, "num_train": 0}, "num_train must be an integer between 1 and 60000"),
-    ({"batch_size": 10, "num_test": 10**6}, "num_test must be an integer between 1 and 10000"),
+def test_shuffle_is_seeded_reproducible_and_changes_every_epoch():
+    first, _ = d2l.load_data_fashion_mnist(100, seed=7, num_train=500)
+    second, _ = d2l.load_data_fashion_mnist(100, seed=7, num_train=500)
+    other, _ = d2l.load_data_fashion_mnist(100, seed=8, num_train=500)
+    epoch0 = _labels_of_one_pass(first)
+    epoch1 = _labels_of_one_pass(first)  # re-iterable: a second pass works
+    assert torch.equal(epoch0, _labels_of_one_pass(second))
+    assert not torch.equal(epoch0, epoch1)
+    assert not torch.equal(epoch0, _labels_of_one_pass(other))
+    assert sorted(epoch0.tolist()) == sorted(epoch1.tolist())  # a permutation of the same data
+
+
+def test_two_loaders_with_the_same_seed_give_identical_epochs():
+    a, _ = d2l.load_data_mnist(64, seed=3, num_train=640)
+    b, _ = d2l.load_data_mnist(64, seed=3, num_train=640)
+    for _ in range(3):
+        for (Xa, ya), (Xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(ya, yb) and torch.equal(Xa, Xb)
+    assert a.epoch == b.epoch == 3
+
+
+def test_epoch_advances_only_when_a_pass_is_exhausted():
+    loader, _ = d2l.load_data_mnist(50, num_train=200)
+    assert loader.epoch == 0
+    next(iter(loader))  # a peek
+    assert loader.epoch == 0
+    for i, _ in enumerate(loader):  # a pass abandoned half-way
+        if i == 1:
+            break
+    assert loader.epoch == 0
+    list(loader)
+    assert loader.epoch == 1
+
+
+def test_peeking_does_not_change_later_batches():
+    peeked, _ = d2l.load_data_mnist(50, seed=5, num_train=300)
+    fresh, _ = d2l.load_data_mnist(50, seed=5, num_train=300)
+    X_peek, y_peek = next(iter(peeked))
+    first_pass = _labels_of_one_pass(peeked)
+    assert torch.equal(first_pass, _labels_of_one_pass(fresh))
+    assert torch.equal(first_pass[:50], y_peek)  # the peek saw epoch 0's first batch
+    assert torch.equal(_labels_of_one_pass(peeked), _labels_of_one_pass(fresh))  # epoch 1 too
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    walked, _ = d2l.load_data_mnist(100, seed=11, num_train=400)
+    orders = [_labels_of_one_pass(walked) for _ in range(3)]
+    jumped, _ = d2l.load_data_mnist(100, seed=0, num_train=400)
+    assert jumped.reseed(11).set_epoch(2) is jumped
+    assert torch.equal(_labels_of_one_pass(jumped), orders[2])
+    assert jumped.epoch == 3
+    jumped.set_epoch(0)
+    assert torch.equal(_labels_of_one_pass(jumped), orders[0])
+
+
+def test_reseed_sets_the_seed_and_goes_back_to_epoch_0():
+    loader, _ = d2l.load_data_mnist(100, seed=1, num_train=400)
+    one = _labels_of_one_pass(loader)
+    _labels_of_one_pass(loader)
+    assert loader.reseed(2) is loader and (loader.seed, loader.epoch) == (2, 0)
+    two = _labels_of_one_pass(loader)
+    assert not torch.equal(one, two)
+    loader.reseed(1)
+    assert torch.equal(_labels_of_one_pass(loader), one)
+
+
+def test_set_epoch_during_a_pass_wins_over_the_pass_ending():
+    loader, _ = d2l.load_data_mnist(100, num_train=400)
+    running = iter(loader)
+    loader.set_epoch(5)
+    list(running)
+    assert loader.epoch == 5
+
+
+def test_old_style_attribute_assignment_still_works():
+    old, _ = d2l.load_data_mnist(100, num_train=400)
+    new, _ = d2l.load_data_mnist(100, num_train=400)
+    list(old)
+    old.seed, old.epoch = 4, 0
+    new.reseed(4)
+    assert torch.equal(_labels_of_one_pass(old), _labels_of_one_pass(new))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda it: it.reseed(-1), "seed must be a non-negative integer"),
+    (lambda it: it.reseed(True), "seed must be a non-negative integer"),
+    (lambda it: it.set_epoch(1.5), "epoch must be a non-negative integer"),
+    (lambda it: it.set_epoch(-2), "epoch must be a non-negative integer"),
 ])
-def test_bad_loader_arguments(kwargs, message):
+def test_bad_seed_or_epoch(call, message):
+    loader, _ = d2l.load_data_mnist(100, num_train=400)
     with pytest.raises(ValueError, match=message):
-        d2l.load_data_mnist(**kwargs)
+        call(loader)
 
 
-def test_unknown_dataset_name():
-    with pytest.raises(ValueError, match="unknown data set 'CIFAR10'"):
-        d2l.load_arrays("CIFAR10")
+# ---------------------------------------------------------------- devices
 
 
-@pytest.fixture
-def data_copy(tmp_path):
-    """A private copy of the MNIST files that a test may damage."""
-    src = d2l.default_data_root() / "MNIST" / "raw"
-    dst = tmp_path / "MNIST" / "raw"
-    dst.mkdir(parents=True)
-    for f in src.glob("*.gz"):
-        shutil.copy(f, dst / f.name)
-    data_mod._load_arrays_cached.cache_clear()
-    yield tmp_path
-    data_mod._load_arrays_cached.cache_clear()
+def test_batches_are_formed_on_the_chosen_device():
+    train_iter, test_iter = d2l.load_data_mnist(32, num_train=64, num_test=64, device="meta")
+    for loader in (train_iter, test_iter):
+        assert loader.device.type == "meta" and loader.images.device.type == "meta"
+        X, y = next(iter(loader))
+        assert X.device.type == "meta" and y.device.type == "meta"
+        assert X.shape == (32, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
 
 
-def test_copy_loads_and_writes_torchvision_layout(data_copy):
+def test_to_moves_the_tensors_once():
+    images, labels = d2l.load_arrays("MNIST", train=False)
+    loader = d2l.TensorBatches(images[:100], labels[:100], 25, shuffle=True, seed=2)
+    assert loader.images is not None and loader.to("cpu").images.data_ptr() == images.data_ptr()  # no copy
+    assert loader.to("meta") is loader and loader.device.type == "meta"
+    assert loader.images.device.type == "meta" and loader.labels.device.type == "meta"
+    X, y = next(iter(loader))
+    assert X.device.type == "meta" and y.device.type == "meta"
+
+
+def test_cpu_batches_need_no_copy_in_the_training_loop():
+    train_iter, _ = d2l.load_data_mnist(32, num_train=64, device="cpu")
+    X, y = next(iter(train_iter))
+    assert X.to(train_iter.device) is X and y.to("cpu") is y
+
+
+def test_resize_and_normalize_run_on_the_device():
+    train_iter, _ = d2l.load_data_mnist(8, num_train=16, resize=32, normalize=True, flatten=True,
+                                        device="meta")
+    X, _ = next(iter(train_iter))
+    assert X.device.type == "meta" and X.shape == (8, 32 * 32)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batches_equal_cpu_batches():
+    on_gpu, _ = d2l.load_data_fashion_mnist(64, num_train=256, resize=32, seed=4, device="cuda")
+    on_cpu, _ = d2l.load_data_fashion_mnist(64, num_train=256, resize=32, seed=4)
+    for (Xg, yg), (Xc, yc) in zip(on_gpu, on_cpu, strict=True):
+        assert Xg.is_cuda and yg.is_cuda and Xg.to("cuda") is Xg
+        assert torch.equal(yg.cpu(), yc) and torch.allclose(Xg.cpu(), Xc, atol=1e-5)
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="is not a device torch knows"):
+        d2l.load_data_mnist(32, num_train=64, device="gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_missing_cuda_is_a_clear_error():
+    with pytest.raises(ValueError, match="not available here.*try_gpu"):
+        d2l.load_data_mnist(32, num_train=64, device="cuda")
+
+
+# ---------------------------------------------------------------- no hidden writes, no shared tensors
+
+
+def test_loading_leaves_the_repository_data_folder_unchanged():
+    root = d2l.default_data_root()
+    before = _snapshot(root)
+    d2l.clear_data_cache()
+    for name in ("MNIST", "FashionMNIST"):
+        for train in (True, False):
+            d2l.load_arrays(name, train)
+        train_iter, _ = d2l.load_data(name, 1000, num_train=2000)
+        list(train_iter)
+    assert _snapshot(root) == before
+
+
+def test_loading_from_gz_only_writes_nothing(data_copy):
+    before = _snapshot(data_copy)
     images, _ = d2l.load_arrays("MNIST", train=False, root=data_copy)
+    d2l.load_data_mnist(100, root=data_copy, num_train=500)
     assert len(images) == 10000
-    assert (data_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+    assert _snapshot(data_copy) == before
+    assert not (data_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+
+
+def test_callers_cannot_change_the_cached_tensors():
+    images, labels = d2l.load_arrays("MNIST", train=False)
+    expected_images, expected_labels = images.clone(), labels.clone()
+    images.zero_()
+    labels.fill_(3)
+    again_images, again_labels = d2l.load_arrays("MNIST", train=False)
+    assert torch.equal(again_images, expected_images) and torch.equal(again_labels, expected_labels)
+    test_iter = d2l.load_data_mnist(100)[1]
+    test_iter.images.zero_()  # the loader's own copy
+    assert torch.equal(d2l.load_arrays("MNIST", train=False)[0], expected_images)
+
+
+def test_cache_is_keyed_on_the_resolved_root(data_copy):
+    d2l.load_arrays("MNIST", train=False, root=data_copy)
+    d2l.load_arrays("MNIST", train=False, root=str(data_copy / "MNIST" / ".."))
+    info = data_mod._load_arrays_cached.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+
+
+# ---------------------------------------------------------------- torchvision layout
+
+
+def test_ensure_torchvision_layout_lets_torchvision_read_offline(data_copy):
+    assert d2l.ensure_torchvision_layout(data_copy, names=["MNIST"]) == data_copy
+    raw = data_copy / "MNIST" / "raw"
+    for stem, sha256 in data_mod.RESOURCES["MNIST"].items():
+        assert hashlib.sha256((raw / stem).read_bytes()).hexdigest() == sha256
+    assert not list(raw.glob("*.tmp")) and not list(raw.glob(".*"))
+    ds = torchvision.datasets.MNIST(root=str(data_copy), train=False)  # download=False: offline
+    images, labels = d2l.load_arrays("MNIST", train=False, root=data_copy)
+    img, label = ds[0]
+    assert len(ds) == 10000 and label == labels[0].item()
+    assert torch.equal(torch.from_numpy(np.array(img)), images[0, 0])
+    assert torch.equal(ds.targets, labels)
+
+
+def test_ensure_torchvision_layout_is_idempotent_and_repairs(data_copy):
+    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
+    raw = data_copy / "MNIST" / "raw"
+    before = _snapshot(data_copy)
+    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
+    assert _snapshot(data_copy) == before  # verified copies are not rewritten
+    damaged = raw / "t10k-labels-idx1-ubyte"
+    damaged.write_bytes(damaged.read_bytes()[:-3])
+    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
+    expected = data_mod.RESOURCES["MNIST"]["t10k-labels-idx1-ubyte"]
+    assert hashlib.sha256(damaged.read_bytes()).hexdigest() == expected
+
+
+def test_ensure_torchvision_layout_rejects_unknown_names(data_copy):
+    with pytest.raises(ValueError, match="unknown data set 'CIFAR10'"):
+        d2l.ensure_torchvision_layout(data_copy, names=["MNIST", "CIFAR10"])
+    assert not (data_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+
+
+def test_ensure_torchvision_layout_unwritable_folder_is_a_clear_error(data_copy, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data_mod.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match="is not writable.*BN_BOOK_DATA"):
+        d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
+
+
+def test_failed_write_leaves_no_temporary_file(data_copy, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data_mod.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space left"):
+        d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
+    raw = data_copy / "MNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in data_mod.RESOURCES["MNIST"])
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file permissions")
+def test_ensure_torchvision_layout_read_only_folder(data_copy):
+    raw = data_copy / "MNIST" / "raw"
+    raw.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match="is not writable"):
+            d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
+    finally:
+        raw.chmod(0o755)
+
+
+# ---------------------------------------------------------------- damaged or missing files
 
 
 def test_truncated_gzip_names_the_file_and_the_fix(data_copy):
@@ -137,52 +378,71 @@ def test_corrupted_content_is_rejected_not_reused(data_copy):
         d2l.load_arrays("MNIST", train=False, root=data_copy)
 
 
-def test_corrupted_plain_file_is_rejected_when_no_gz(data_copy):
+def test_plain_file_alone_is_read_and_verified(data_copy):
     raw = data_copy / "MNIST" / "raw"
     gz = raw / "t10k-images-idx3-ubyte.gz"
-    (raw / "t10k-images-idx3-ubyte").write_bytes(gzip.decompress(gz.read_bytes())[:-5])
+    (raw / "t10k-images-idx3-ubyte").write_bytes(gzip.decompress(gz.read_bytes()))
     gz.unlink()
+    assert len(d2l.load_arrays("MNIST", train=False, root=data_copy)[0]) == 10000
+    d2l.clear_data_cache()
+    (raw / "t10k-images-idx3-ubyte").write_bytes(gzip.decompress(
+        (d2l.default_data_root() / "MNIST" / "raw" / gz.name).read_bytes())[:-5])
     with pytest.raises(d2l.DataIntegrityError, match="t10k-images-idx3-ubyte: the decompressed content"):
         d2l.load_arrays("MNIST", train=False, root=data_copy)
-
-
-def test_missing_files_offline_say_which_files_go_where(tmp_path, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(torchvision.datasets, "MNIST", no_network)
-    with pytest.raises(FileNotFoundError) as err:
-        d2l.load_arrays("MNIST", train=True, root=tmp_path)
-    message = str(err.value)
-    assert "could not be downloaded" in message and "train-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "MNIST" / "raw") in message
 
 
 def test_missing_files_without_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="are missing from"):
         d2l.load_arrays("FashionMNIST", train=True, root=tmp_path, download=False)
-
-
-def test_missing_files_are_downloaded_into_the_same_root(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_download(root, train, download):
-        calls.append((root, train, download))
-        src = d2l.default_data_root() / "MNIST" / "raw"
-        dst = tmp_path / "MNIST" / "raw"
-        dst.mkdir(parents=True, exist_ok=True)
-        for f in src.glob("*.gz"):
-            shutil.copy(f, dst / f.name)
-
-    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_download)
-    data_mod._load_arrays_cached.cache_clear()
-    images, _ = d2l.load_arrays("MNIST", train=False, root=tmp_path)
-    assert len(images) == 10000 and calls[0] == (str(tmp_path), True, True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_idx_parser_rejects_wrong_magic():
     with pytest.raises(d2l.DataIntegrityError, match="magic number"):
         data_mod.parse_idx(b"\x00\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05", 3)
+
+
+# ---------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+    ({"batch_size": True}, "batch_size must be a positive integer"),
+    ({"batch_size": 10, "test_batch_size": 0}, "test_batch_size must be a positive integer"),
+    ({"batch_size": 10, "num_train": 0}, "num_train must be an integer between 1 and 60000"),
+    ({"batch_size": 10, "num_train": True}, "num_train must be an integer between 1 and 60000"),
+    ({"batch_size": 10, "num_test": 10**6}, "num_test must be an integer between 1 and 10000"),
+    ({"batch_size": 10, "resize": 0}, r"resize must be None, a positive integer .* got 0"),
+    ({"batch_size": 10, "resize": -28}, "resize must be None, a positive integer"),
+    ({"batch_size": 10, "resize": 2.5}, "resize must be None, a positive integer"),
+    ({"batch_size": 10, "resize": "32"}, "resize must be None, a positive integer"),
+    ({"batch_size": 10, "resize": True}, "resize must be None, a positive integer"),
+    ({"batch_size": 10, "resize": (32, 0)}, r"\(height, width\) pair of positive integers"),
+    ({"batch_size": 10, "resize": (32, 32, 1)}, r"\(height, width\) pair"),
+    ({"batch_size": 10, "flatten": "yes"}, "flatten must be True or False"),
+    ({"batch_size": 10, "seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_loader_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        d2l.load_data_mnist(**kwargs)
+
+
+def test_bad_tensor_batches_arguments():
+    images, labels = d2l.load_arrays("MNIST", train=False)
+    with pytest.raises(ValueError, match="images must be a uint8 tensor"):
+        d2l.TensorBatches(images.float(), labels, 10)
+    with pytest.raises(ValueError, match="labels must be a one-dimensional integer tensor"):
+        d2l.TensorBatches(images, labels.float(), 10)
+    with pytest.raises(ValueError, match="10000 images but 9999 labels"):
+        d2l.TensorBatches(images, labels[:-1], 10)
+    with pytest.raises(ValueError, match="shuffle must be True or False"):
+        d2l.TensorBatches(images, labels, 10, shuffle=None)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown data set 'CIFAR10'"):
+        d2l.load_arrays("CIFAR10")
 
 
 def test_data_root_environment_variable(monkeypatch, tmp_path):
