@@ -1,16 +1,25 @@
-"""Names kept for d2l (d2l-zh 2.x, ``from d2l import torch as d2l``) code: small helpers
-with d2l's meaning. The book's own loops do not use them (they keep their sums
-on the device); ``train_ch6`` lives in ``training``, ``Animator`` in ``animator``.
+"""Names kept for old code: the original notes' ``FlattenLayer`` (today ``nn.Flatten``) and
+d2l's (d2l-zh 2.x, ``from d2l import torch as d2l``) small helpers with d2l's meaning.
+The book's own loops do not use them (they keep their sums on the device);
+``train_ch6`` lives in ``training``, ``Animator`` in ``animator``.
 """
 
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from torch import nn
 
 from .training import evaluate_accuracy
 
-__all__ = ["Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu", "plt"]
+__all__ = ["Accumulator", "FlattenLayer", "Timer", "accuracy", "evaluate_accuracy_gpu", "plt"]
+
+
+class FlattenLayer(nn.Module):
+    """Flatten every dimension but the first (batch) one: the original notes' name for ``nn.Flatten``."""
+
+    def forward(self, X):
+        return X.reshape(X.shape[0], -1)
 
 
 class Timer:

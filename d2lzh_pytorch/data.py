@@ -440,7 +440,10 @@ class TensorBatches:
         return self
 
     def set_epoch(self, epoch):
-        """Make the next pass epoch ``epoch`` (its order depends only on seed and epoch); returns the loader."""
+        """Make the next pass epoch ``epoch`` (its order depends only on seed and epoch).
+
+        Returns the loader.
+        """
         self._epoch = _check_seed(epoch, "epoch")
         self._version += 1
         return self

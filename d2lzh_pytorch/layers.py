@@ -1,4 +1,4 @@
-"""Small layers: ``FlattenLayer`` and the from-scratch ``BatchNorm``.
+"""The from-scratch ``batch_norm`` and ``BatchNorm`` (chapter 3).
 
 ``batch_norm`` and ``BatchNorm`` are the code that chapter 3 teaches, cell
 for cell (a test checks that the two copies are identical).
@@ -7,14 +7,7 @@ for cell (a test checks that the two copies are identical).
 import torch
 from torch import nn
 
-__all__ = ["BatchNorm", "FlattenLayer", "batch_norm"]
-
-
-class FlattenLayer(nn.Module):
-    """Flatten every dimension but the first (batch) one."""
-
-    def forward(self, X):
-        return X.reshape(X.shape[0], -1)
+__all__ = ["BatchNorm", "batch_norm"]
 
 
 def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,

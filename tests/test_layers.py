@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from d2lzh_pytorch import BatchNorm, FlattenLayer, batch_norm
+from d2lzh_pytorch import BatchNorm, FlattenLayer, batch_norm  # FlattenLayer: compat
 
 F64 = torch.float64
 C = 3
