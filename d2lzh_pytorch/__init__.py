@@ -9,6 +9,7 @@ from importlib import metadata as _metadata
 
 from . import (
     animator,
+    claims,
     compat,
     config,
     data,
@@ -24,6 +25,7 @@ from . import (
     utils,
 )
 from .animator import *  # noqa: F403
+from .claims import *  # noqa: F403
 from .compat import *  # noqa: F403
 from .config import *  # noqa: F403
 from .data import *  # noqa: F403
@@ -38,7 +40,7 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, compat, config, data, device, experiments, layers, models, plotting,
+_MODULES = (animator, claims, compat, config, data, device, experiments, layers, models, plotting,
             progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 

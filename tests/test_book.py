@@ -34,6 +34,9 @@ SEARCH_WORD = "归一化"
 TIMEOUT_MS = 30_000
 # TeX that MathJax should have replaced, looked for in the page text outside code and outputs
 RAW_TEX = re.compile(r"\$\$|\$[^$\n]{1,80}\$|\\\(|\\\[|\\begin\{")
+# Markdown or MyST markup that should have been rendered (e.g. `**粗体**，` next to Chinese
+# punctuation is not bold in CommonMark), looked for in all visible text but code
+MARKUP = re.compile(r"\*\*|:::|```|\{(?:doc|ref|cite|numref|eq|glue|term)[:}]|\$")
 
 PAGE_FACTS_JS = """
 () => {
@@ -48,6 +51,11 @@ PAGE_FACTS_JS = """
     mathRendered: maths.filter(e => e.querySelector('mjx-container')).length,
     mathErrors: [...main.querySelectorAll('mjx-merror')].map(e => e.textContent),
     prose: prose.textContent,
+    visible: (() => {
+      const v = main.cloneNode(true);
+      v.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
+      return v.textContent;
+    })(),
     text: main.innerText,
     colab: [...document.querySelectorAll('a[href*="colab.research.google.com"]')].map(a => a.href),
     solutions: [...main.querySelectorAll('.solution')].map(s => {
@@ -234,6 +242,18 @@ def test_math_is_rendered(reports):
         if issues:
             problems[doc] = issues
     assert not problems, f"math problems: {problems}"
+
+
+def test_no_markup_is_left_in_the_text(reports):
+    found = {}
+    for doc, r in reports.items():
+        hits = []
+        for m in MARKUP.finditer(r.facts["visible"]):
+            start = max(0, m.start() - 25)
+            hits.append(r.facts["visible"][start:m.end() + 25].replace("\n", " "))
+        if hits:
+            found[doc] = hits[:5]
+    assert not found, f"Markdown/MyST markup shown as text (not rendered): {found}"
 
 
 def test_every_figure_loads(reports, toc_docnames):

@@ -23,7 +23,9 @@ CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 MIN_EXERCISES = 3
 
 # ```{solution} ex-03-1   /   ::::{exercise}   (backtick or colon fences, any length)
-DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution)\}[ \t]*(?P<arg>.*)$")
+# ```{solution-start} ex-03-1 ... ```{solution-end}: a gated solution that holds code cells
+DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution|solution-start|solution-end)\}"
+                       r"[ \t]*(?P<arg>.*)$")
 OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
 SETUP_URL = re.compile(r"git\+(?P<url>[^\"'@\s]+)@(?P<branch>[^\"'\s]+)")
 
@@ -141,7 +143,10 @@ def test_exercises_have_hidden_solutions(notebook):
     chapter = path.stem[:2]
     found = _directives(nb)
     exercises = [opts.get("label", "") for name, _, opts in found if name == "exercise"]
-    solutions = [(arg, opts) for name, arg, opts in found if name == "solution"]
+    solutions = [(arg, opts) for name, arg, opts in found if name in ("solution", "solution-start")]
+    gates = [name for name, _, _ in found if name in ("solution-start", "solution-end")]
+    assert gates == ["solution-start", "solution-end"] * (len(gates) // 2) and len(gates) % 2 == 0, (
+        f"{path.name}: every {{solution-start}} needs its own {{solution-end}} before the next one")
     assert len(exercises) >= MIN_EXERCISES, (
         f"{path.name}: {len(exercises)} exercises, at least {MIN_EXERCISES} expected")
     bad = [lab for lab in exercises if not re.fullmatch(rf"ex-{chapter}-\d+", lab)]
@@ -162,3 +167,18 @@ def test_exercise_labels_unique_across_book():
         labels.update(opts.get("label") for name, _, opts in _directives(_read(path)) if name == "exercise")
     dup = sorted(lab for lab, n in labels.items() if n > 1)
     assert not dup, f"exercise labels used more than once: {dup}"
+
+
+def test_directive_parser_reads_plain_and_gated_solutions():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(":::{exercise}\n:label: ex-09-1\n问题\n:::"),
+        nbformat.v4.new_markdown_cell("::::{solution} ex-09-1\n:class: dropdown\n答案\n::::"),
+        nbformat.v4.new_markdown_cell(":::{exercise}\n:label: ex-09-2\n问题\n:::"),
+        nbformat.v4.new_markdown_cell("```{solution-start} ex-09-2\n:class: dropdown\n```\n说明"),
+        nbformat.v4.new_code_cell("print(1)"),
+        nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
+    ])
+    assert _directives(nb) == [
+        ("exercise", "", {"label": "ex-09-1"}), ("solution", "ex-09-1", {"class": "dropdown"}),
+        ("exercise", "", {"label": "ex-09-2"}), ("solution-start", "ex-09-2", {"class": "dropdown"}),
+        ("solution-end", "", {})]
