@@ -20,6 +20,8 @@ import setup_cell  # noqa: E402
 
 SETUP_CELL, SETUP_TAGS = setup_cell.render(), setup_cell.TAGS
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+# appendices (chapters/appendix_*.ipynb) follow the same conventions but have no exercises
+NOTEBOOKS = CHAPTERS + sorted((ROOT / "chapters").glob("appendix_*.ipynb"))
 MIN_EXERCISES = 3
 
 # ```{solution} ex-03-1   /   ::::{exercise}   (backtick or colon fences, any length)
@@ -62,7 +64,7 @@ def _directives(nb):
     return found
 
 
-@pytest.fixture(params=CHAPTERS, ids=[p.stem for p in CHAPTERS])
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def notebook(request):
     return request.param, _read(request.param)
 
@@ -94,7 +96,7 @@ def test_notebook_is_valid(notebook):
 
 def test_toc_lists_every_chapter(toc_docnames):
     listed = set(toc_docnames)
-    missing = [p.name for p in CHAPTERS if f"chapters/{p.stem}" not in listed]
+    missing = [p.name for p in NOTEBOOKS if f"chapters/{p.stem}" not in listed]
     assert not missing, f"chapters not listed in _toc.yml (add them to a part there): {missing}"
     absent = [d for d in toc_docnames
               if not (ROOT / f"{d}.ipynb").exists() and not (ROOT / f"{d}.md").exists()]
@@ -140,6 +142,8 @@ def test_setup_cell_tool_writes_and_then_has_nothing_to_do(tmp_path):
 
 def test_exercises_have_hidden_solutions(notebook):
     path, nb = notebook
+    if path not in CHAPTERS:
+        pytest.skip("appendices have no exercises")
     chapter = path.stem[:2]
     found = _directives(nb)
     exercises = [opts.get("label", "") for name, _, opts in found if name == "exercise"]

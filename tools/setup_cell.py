@@ -40,7 +40,8 @@ def render(root=ROOT):
 
 
 def chapter_paths(root=ROOT):
-    return sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    chapters = root / "chapters"
+    return sorted(chapters.glob("[0-9][0-9]_*.ipynb")) + sorted(chapters.glob("appendix_*.ipynb"))
 
 
 def is_setup_cell(cell):
