@@ -26,7 +26,10 @@ def output_text(output):
     if output.get("output_type") == "stream":
         return output.get("text", "")
     data = output.get("data", {})
-    return data.get("text/markdown") or data.get("text/plain") or ""
+    plain = data.get("text/plain", "")
+    if plain.startswith("claim "):  # a d2l.Claim: its plain form names it
+        return plain
+    return data.get("text/markdown") or plain
 
 
 def main(argv=None):
