@@ -11,7 +11,7 @@ import pandas as pd
 
 from .stats import describe, paired_diff
 
-__all__ = ["Table", "fmt_mean_std", "gap_sentence", "results_table"]
+__all__ = ["Table", "fmt_mean_std", "results_table"]
 
 
 def _fmt_cell(value, fmt=None):
@@ -166,41 +166,3 @@ def results_table(runs_by_name, baseline=None, confidence=0.95):
                 row += [diff.mean, diff.low, diff.high, diff.clear, diff.n]
         rows.append(row)
     return Table(headers, rows, formats=formats)
-
-
-def gap_sentence(label, base, other, base_name="无 BN", other_name="有 BN", *, confidence=0.95,
-                 negligible=0.5):
-    """One Chinese sentence on the paired difference ``other - base``, seed by seed (book prose).
-
-    ``base`` and ``other`` hold one accuracy (a fraction) per seed, in the
-    same seed order; pairs with a NaN are skipped and counted. The sentence
-    gives the mean difference in percentage points, the sample standard
-    deviation of the per-seed differences, the ``confidence`` t-interval from
-    ``stats.paired_diff`` and how many seeds are positive. The verdict says
-    a difference is clear only when the interval excludes 0, and calls a
-    mean below ``negligible`` percentage points of little practical weight.
-    """
-    diff = paired_diff(base, other, confidence)
-    if diff.n == 0:
-        return f"{label}：没有可比较的运行（全部发散或未完成）。"
-    diffs = [100 * (b - a) for a, b in zip(base, other, strict=True) if not (math.isnan(a) or math.isnan(b))]
-    wins = sum(d > 0 for d in diffs)
-    mean = 100 * diff.mean
-    level = f"{confidence:.0%}"
-    if diff.n == 1:
-        detail = "只有 1 对可比较的运行，给不出区间"
-        verdict = "一个种子不足以分出高下"
-    else:
-        detail = (f"{diff.n} 对种子，差的样本标准差 {100 * diff.std:.1f}，"
-                  f"{level} t 区间 [{100 * diff.low:+.1f}, {100 * diff.high:+.1f}]")
-        if diff.clear:
-            direction = "更高" if diff.mean > 0 else "更低"
-            verdict = f"{level} 区间不含 0：「{other_name}」{direction}"
-        else:
-            verdict = f"{level} 区间包含 0，这些运行不足以分出高下"
-    if diff.n_skipped:
-        detail += f"；另有 {diff.n_skipped} 对含发散或未完成的运行，未计入"
-    if abs(mean) < negligible:
-        verdict += f"；平均差距不到 {negligible:g} 个百分点，实际意义很小"
-    return (f"{label}：「{other_name}」减「{base_name}」平均 {mean:+.1f} 个百分点"
-            f"（{detail}；{wins}/{diff.n} 个种子为正）——{verdict}。")

@@ -114,29 +114,3 @@ def test_results_table_marks_interrupted_runs():
 def test_results_table_unknown_baseline():
     with pytest.raises(ValueError, match="baseline 'none' is not one of the settings"):
         d2l.results_table(_runs(), baseline="none")
-
-
-# ---------------------------------------------------------------- gap_sentence
-
-
-def test_gap_sentence_reports_the_t_interval():
-    text = d2l.gap_sentence("最终", [0.80, 0.82], [0.90, 0.91])
-    assert "平均 +9.5 个百分点" in text and "2/2 个种子为正" in text
-    assert "差的样本标准差 0.7" in text and "95% t 区间 [+3.1, +15.9]" in text
-    assert "区间不含 0：「有 BN」更高" in text
-
-
-def test_gap_sentence_unclear_and_small():
-    mixed = d2l.gap_sentence("最终", [0.80, 0.90], [0.81, 0.89])
-    assert "区间包含 0" in mixed and "实际意义很小" in mixed
-
-
-def test_gap_sentence_lower_with_custom_names():
-    text = d2l.gap_sentence("x", [0.9, 0.91, 0.92], [0.8, 0.805, 0.81], base_name="A", other_name="B")
-    assert "「B」减「A」平均 -10.5 个百分点" in text and "「B」更低" in text
-
-
-def test_gap_sentence_without_enough_pairs():
-    assert "全部发散" in d2l.gap_sentence("最终", [NAN], [0.5])
-    one = d2l.gap_sentence("最终", [0.8, NAN], [0.9, 0.9])
-    assert "给不出区间" in one and "另有 1 对" in one and "1/1 个种子为正" in one
