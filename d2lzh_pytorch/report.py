@@ -1,4 +1,4 @@
-"""Presenting results: tables as pandas DataFrames, ``mean ± std`` formatting, paired-gap sentences.
+"""Presenting results: tables as pandas DataFrames and ``mean ± std`` formatting.
 
 All statistics come from ``stats`` (sample standard deviation, NaN skipped,
 paired Student-t intervals); this module only arranges and formats them.
