@@ -149,6 +149,15 @@ def _toy_net():
     return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
 
 
+def _ctrl_c(hook, epoch=None):
+    """A callback whose ``hook`` presses Ctrl-C (in ``epoch``, or at its first call)."""
+    def press(self, state):
+        if epoch is None or state.epoch == epoch:
+            raise KeyboardInterrupt
+
+    return type("CtrlC", (d2l.Callback,), {hook: press})()
+
+
 def _quiet(**kwargs):
     return dict(verbose=False, progress=False, live_plot=False, **kwargs)
 
@@ -321,43 +330,29 @@ def test_train_end_is_called_after_divergence_and_ctrl_c():
                       loss=_NanFrom(1), callbacks=[recorder], **_quiet())
     assert recorder.events[-1] == ("train_end", 0, False)
 
-    class CtrlC(d2l.Callback):
-        def on_epoch_end(self, state):
-            raise KeyboardInterrupt
-
     recorder, net = _Recorder(), _toy_net()
     history = d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(net.parameters(), 0.1), "cpu", 3,
-                            callbacks=[recorder, CtrlC()], **_quiet())
+                            callbacks=[recorder, _ctrl_c("on_epoch_end")], **_quiet())
     assert history.interrupted and len(history) == 1
     assert recorder.events[-1] == ("train_end", 1, True)
 
 
 def test_ctrl_c_message_respects_verbose(capsys):
-    class CtrlC(d2l.Callback):
-        def on_batch_end(self, state):
-            if state.epoch == 2:
-                raise KeyboardInterrupt
-
     batches = _toy_batches(3)
     net = _toy_net()
     history = d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(net.parameters(), 0.1), "cpu", 3,
-                            callbacks=[CtrlC()], **_quiet())
+                            callbacks=[_ctrl_c("on_batch_end", epoch=2)], **_quiet())
     assert history.interrupted and len(history) == 1
     assert capsys.readouterr().out == ""
 
 
 def test_ctrl_c_can_propagate_with_the_history():
     """What a sweep over seeds needs to stop as a whole: catch_interrupt=False."""
-    class CtrlC(d2l.Callback):
-        def on_epoch_begin(self, state):
-            if state.epoch == 3:
-                raise KeyboardInterrupt
-
     batches = _toy_batches(3)
     net = _toy_net()
     with pytest.raises(KeyboardInterrupt) as err:
         d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(net.parameters(), 0.1), "cpu", 5,
-                      callbacks=[CtrlC()], catch_interrupt=False, **_quiet())
+                      callbacks=[_ctrl_c("on_epoch_begin", epoch=3)], catch_interrupt=False, **_quiet())
     assert err.value.history.interrupted and len(err.value.history) == 2
 
 
