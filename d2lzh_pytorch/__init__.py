@@ -14,9 +14,12 @@ from . import (
     config,
     data,
     device,
+    diagnostics,
+    distributed,
     experiments,
     layers,
     models,
+    norms,
     plotting,
     progress,
     report,
@@ -30,9 +33,12 @@ from .compat import *  # noqa: F403
 from .config import *  # noqa: F403
 from .data import *  # noqa: F403
 from .device import *  # noqa: F403
+from .diagnostics import *  # noqa: F403
+from .distributed import *  # noqa: F403
 from .experiments import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .models import *  # noqa: F403
+from .norms import *  # noqa: F403
 from .plotting import *  # noqa: F403
 from .progress import *  # noqa: F403
 from .report import *  # noqa: F403
@@ -40,8 +46,8 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, claims, compat, config, data, device, experiments, layers, models, plotting,
-            progress, report, stats, training, utils)
+_MODULES = (animator, claims, compat, config, data, device, diagnostics, distributed, experiments, layers,
+            models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
 try:
