@@ -34,7 +34,9 @@ import build_book  # noqa: E402
 ROOT = build_book.ROOT
 OPENING = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>solution|solution-start|solution-end)\}")
 TEACHER_ONLY_MARK = "not-in-student-edition -->"
-TEACHER_ONLY = re.compile(r"<!-- not-in-student-edition -->.*?<!-- /not-in-student-edition -->\n?", re.S)
+# a span on lines of its own goes with its line breaks; a span inside a line leaves the line
+TEACHER_ONLY = re.compile(r"^<!-- not-in-student-edition -->\n.*?<!-- /not-in-student-edition -->(?:\n|\Z)"
+                          r"|<!-- not-in-student-edition -->.*?<!-- /not-in-student-edition -->", re.S | re.M)
 # pages left out of the student edition: the teacher's guide (which exercises suit an exam) and
 # the execution statistics (read from the execution metadata, which a build without execution lacks)
 TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
@@ -74,7 +76,7 @@ def strip_markdown(text, in_gate=False):
     kept, lines, i = [], text.splitlines(keepends=True), 0
     while i < len(lines):
         m = OPENING.match(lines[i].strip())
-        if m is None or (in_gate and m["name"] != "solution-end"):
+        if m is None or (in_gate and m["name"] == "solution"):
             if not in_gate:
                 kept.append(lines[i])
             i += 1
