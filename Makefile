@@ -88,14 +88,15 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not book"
 
-## the built quick book, opened in headless Chromium
-test-book: $(STAMP) system-deps
+## the built quick book and student edition, opened in headless Chromium; the quick PDF; make lab
+test-book: $(STAMP) system-deps pdf-deps
 	$(BIN)/python -m pytest -m book
 
-## make test: cheap checks first (lint, unit tests), then the quick book and the browser tests
+## make test: cheap checks first (lint, unit tests), then the quick book, its student edition and
+## PDF, and the browser tests
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint test-unit book-quick test-book; \
+	$(MAKE) --no-print-directory lint test-unit book-quick book-student-quick pdf-quick test-book; \
 	echo "tests finished in $$(( $$(date +%s) - start )) s"
 
 bench: $(STAMP)
