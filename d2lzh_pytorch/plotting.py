@@ -2,6 +2,7 @@
 
 import io
 import operator
+import re
 import tempfile
 from pathlib import Path
 
@@ -90,6 +91,24 @@ def show_images(images, num_rows, num_cols, titles=None, scale=1.5):
     return axes
 
 
+# matplotlib's player loads Font Awesome from a CDN for its button icons; the book must work
+# offline, so the stylesheet is dropped and the icons become plain Unicode symbols
+_ICON_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
+_ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "|\u25c0\u25c0", "fa-step-backward": "|\u25c0",
+          "fa-play fa-flip-horizontal": "\u25c0", "fa-pause": "\u275a\u275a", "fa-play": "\u25b6",
+          "fa-step-forward": "\u25b6|", "fa-fast-forward": "\u25b6\u25b6|", "fa-plus": "+"}
+
+
+def _offline_player(html):
+    """matplotlib's HTML player without requests to other sites (the icons as Unicode symbols)."""
+    html = _ICON_STYLESHEET.sub("", html)
+    for name, symbol in _ICONS.items():
+        html = html.replace(f'<i class="fa {name}"></i>', symbol)
+    if "://" in html:
+        raise RuntimeError("the animation's HTML still refers to another site: matplotlib changed its player")
+    return html
+
+
 class SliderAnimation:
     """An animation as HTML with its own slider and buttons (JavaScript, no kernel, no network).
 
@@ -136,7 +155,7 @@ def slider_animation(fig, draw, num_frames, *, interval=500, still=-1):
                 for i in range(num_frames):
                     draw(i)
                     writer.grab_frame()
-            html = path.read_text()
+            html = _offline_player(path.read_text())
         draw(still % num_frames)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")

@@ -118,3 +118,10 @@ def test_slider_animation_needs_a_function():
     with pytest.raises(TypeError, match="draw"):
         d2l.slider_animation(fig, "not a function", 3)
     plt.close(fig)
+
+
+def test_slider_animation_needs_no_network():
+    _, anim, _ = _line_animation(2)
+    html = anim._repr_html_()
+    assert "://" not in html and "font-awesome" not in html  # matplotlib's player loads a CDN stylesheet
+    assert "\u25b6" in html and 'class="fa' not in html  # its icons are Unicode symbols instead
