@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 # Jupyter Book (strict: a Sphinx warning or a failing cell fails the build).
 BUILD_BOOK := $(BIN)/python tools/build_book.py
 
-.PHONY: book book-quick test test-unit test-book lint bench system-deps install clean
+.PHONY: book book-quick book-student book-student-quick pdf pdf-quick lab test test-unit test-book \
+	lint bench system-deps pdf-deps install clean
 
 install: $(STAMP)
 
@@ -33,6 +34,44 @@ book: $(STAMP)
 book-quick: $(STAMP)
 	$(BUILD_BOOK) --mode quick
 
+## make book-student: the whole book without the exercise solutions (removed,
+## not folded) into _build/student/html, from the execution cache of `make book`
+book-student: $(STAMP)
+	$(BIN)/python tools/student_edition.py --mode full
+
+book-student-quick: $(STAMP)
+	$(BIN)/python tools/student_edition.py --mode quick
+
+## make pdf: the whole book as a Chinese PDF, _build/latex/book.pdf (xelatex),
+## from the same execution cache; also copied into _build/html (the preface links to it)
+pdf: $(STAMP) pdf-deps
+	$(BUILD_BOOK) --mode full --pdf
+
+pdf-quick: $(STAMP) pdf-deps
+	$(BUILD_BOOK) --mode quick --pdf
+
+## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv)
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (BN book)" >/dev/null
+	$(BIN)/jupyter lab --ServerApp.root_dir=chapters $(LAB_ARGS)
+
+## Debian packages of the PDF: xelatex, Chinese support, the LaTeX packages Sphinx and
+## Jupyter Book load (bbm.sty: texlive-fonts-extra; ZapfDingbats: texlive-fonts-recommended),
+## latexmk, Noto CJK and DejaVu fonts, pdftotext/pdfinfo for the tests
+PDF_DEPS := texlive-xetex texlive-lang-chinese texlive-latex-extra texlive-fonts-extra \
+	texlive-fonts-recommended latexmk fonts-noto-cjk fonts-dejavu-core poppler-utils
+pdf-deps:
+	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v pdftotext >/dev/null \
+	  && kpsewhich bbm.sty pzdr.tfm xeCJK.sty >/dev/null && fc-list | grep -i "Noto Serif CJK SC" >/dev/null \
+	  && fc-list | grep -i "DejaVu Serif" >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    $(PDF_DEPS) >/dev/null; \
+	else \
+	  echo "The PDF needs: sudo apt-get install --no-install-recommends $(PDF_DEPS)"; exit 1; \
+	fi
+
 ## Debian packages the browser tests need (chromium, CJK fonts)
 system-deps:
 	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
@@ -49,14 +88,15 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not book"
 
-## the built quick book, opened in headless Chromium
-test-book: $(STAMP) system-deps
+## the built quick book and student edition, opened in headless Chromium; the quick PDF; make lab
+test-book: $(STAMP) system-deps pdf-deps
 	$(BIN)/python -m pytest -m book
 
-## make test: cheap checks first (lint, unit tests), then the quick book and the browser tests
+## make test: cheap checks first (lint, unit tests), then the quick book, its student edition and
+## PDF, and the browser tests
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint test-unit book-quick test-book; \
+	$(MAKE) --no-print-directory lint test-unit book-quick book-student-quick pdf-quick test-book; \
 	echo "tests finished in $$(( $$(date +%s) - start )) s"
 
 bench: $(STAMP)

@@ -1,12 +1,19 @@
 """Figures the chapters share: training curves, mean ± std bands, images."""
 
+import io
+import operator
+import re
+import tempfile
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.animation import HTMLWriter
 from matplotlib.ticker import MaxNLocator
 
 from .stats import mean_std_by_column
 
-__all__ = ["plot_history", "plot_mean_std", "plot_runs", "show_images"]
+__all__ = ["SliderAnimation", "plot_history", "plot_mean_std", "plot_runs", "show_images", "slider_animation"]
 
 
 def plot_history(history, axes=None, title=None):
@@ -82,3 +89,76 @@ def show_images(images, num_rows, num_cols, titles=None, scale=1.5):
             if titles:
                 ax.set_title(titles[i], fontsize=9)
     return axes
+
+
+# matplotlib's player loads Font Awesome from a CDN for its button icons; the book must work
+# offline, so the stylesheet is dropped and the icons become plain Unicode symbols
+_ICON_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
+_ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "|\u25c0\u25c0", "fa-step-backward": "|\u25c0",
+          "fa-play fa-flip-horizontal": "\u25c0", "fa-pause": "\u275a\u275a", "fa-play": "\u25b6",
+          "fa-step-forward": "\u25b6|", "fa-fast-forward": "\u25b6\u25b6|", "fa-plus": "+"}
+
+
+def _offline_player(html):
+    """matplotlib's HTML player without requests to other sites (the icons as Unicode symbols)."""
+    html = _ICON_STYLESHEET.sub("", html)
+    for name, symbol in _ICONS.items():
+        html = html.replace(f'<i class="fa {name}"></i>', symbol)
+    if "://" in html:
+        raise RuntimeError("the animation's HTML still refers to another site: matplotlib changed its player")
+    return html
+
+
+class SliderAnimation:
+    """An animation as HTML with its own slider and buttons (JavaScript, no kernel, no network).
+
+    Notebooks and the HTML book show ``html``; where HTML cannot be shown (the
+    PDF) the PNG ``still`` of one frame is shown instead.
+    """
+
+    def __init__(self, html, still, num_frames):
+        self.html, self.still, self.num_frames = html, still, num_frames
+
+    def _repr_html_(self):
+        return self.html
+
+    def _repr_png_(self):
+        return self.still
+
+    def __repr__(self):
+        return f"<SliderAnimation: {self.num_frames} frames>"
+
+
+def slider_animation(fig, draw, num_frames, *, interval=500, still=-1):
+    """Animate ``fig``: ``draw(i)`` redraws it as frame ``i`` (0 ... ``num_frames`` - 1).
+
+    Every frame is rendered once, as a PNG, into a ``SliderAnimation`` whose
+    slider steps through them; ``still`` is the frame shown where HTML is not
+    (default: the last). The figure is closed, so it is not shown a second time.
+    """
+    if not callable(draw):
+        raise TypeError(f"draw must be a function draw(frame_index), got {type(draw).__name__}")
+    try:
+        num_frames = operator.index(num_frames)
+    except TypeError:
+        raise TypeError(f"num_frames must be an int, got {num_frames!r}") from None
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if not -num_frames <= still < num_frames:
+        raise ValueError(f"still={still} is not a frame index for {num_frames} frames")
+    # what FuncAnimation.to_jshtml does, without drawing every frame twice
+    writer = HTMLWriter(fps=1000 / interval, embed_frames=True, default_mode="once")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "animation.html"
+            with writer.saving(fig, path, dpi=fig.dpi):
+                for i in range(num_frames):
+                    draw(i)
+                    writer.grab_frame()
+            html = _offline_player(path.read_text())
+        draw(still % num_frames)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return SliderAnimation(html, buffer.getvalue(), num_frames)

@@ -1,8 +1,10 @@
 """The built book, opened in a real browser (headless Chromium).
 
-These tests read the quick-mode build (`make book-quick`, which `make test`
-runs first) from _build/quick/_build/html, or from the folder named by the
-environment variable BN_BOOK_HTML. The pages are served over http from
+These tests read the quick-mode builds that `make test` runs first: the book
+(`make book-quick`, _build/quick/_build/html, or the folder named by the
+environment variable BN_BOOK_HTML) and the student edition without solutions
+(`make book-student-quick`, _build/quick/student/html, or BN_BOOK_STUDENT_HTML).
+Every page test runs on both editions. The pages are served over http from
 127.0.0.1 (the search needs http, not file://); any request to another host
 is blocked and reported, so the book must render with no internet.
 Screenshots of every page and of the search results are written to
@@ -11,19 +13,27 @@ tests/artifacts/ (not kept in git).
 
 import functools
 import http.server
+import json
 import os
 import re
+import sys
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.book
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import student_edition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BN_BOOK_HTML") or ROOT / "_build" / "quick" / "_build" / "html")
+STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
+EDITIONS = {"normal": HTML, "student": STUDENT_HTML}
+BUILD_COMMAND = {"normal": "make book-quick", "student": "make book-student-quick"}
 CHROMIUM = Path(os.environ.get("BN_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_ARGS = [
@@ -58,6 +68,7 @@ PAGE_FACTS_JS = """
     })(),
     text: main.innerText,
     colab: [...document.querySelectorAll('a[href*="colab.research.google.com"]')].map(a => a.href),
+    links: [...main.querySelectorAll('a[href]')].map(a => a.href),
     solutions: [...main.querySelectorAll('.solution')].map(s => {
       const body = s.querySelector('section');
       const title = s.querySelector('.admonition-title');
@@ -70,6 +81,21 @@ PAGE_FACTS_JS = """
     }),
   };
 }
+"""
+
+# every animation of d2l.slider_animation: move its slider to the last frame and back
+SLIDERS_JS = """
+() => [...document.querySelectorAll('main input.anim-slider')].map(s => {
+  const img = document.getElementById(s.id.replace('_anim_slider', '_anim_img'));
+  const first = img ? img.getAttribute('src') : null;
+  s.value = s.max;
+  s.dispatchEvent(new Event('input', {bubbles: true}));
+  const last = img ? img.getAttribute('src') : null;
+  s.value = s.min;
+  s.dispatchEvent(new Event('input', {bubbles: true}));
+  return {frames: Number(s.max) - Number(s.min) + 1, img: !!img, changed: first !== last,
+          back: img ? img.getAttribute('src') === first : false};
+})
 """
 
 IMAGES_JS = """
@@ -92,20 +118,36 @@ class PageReport:
     facts: dict = field(default_factory=dict)  # PAGE_FACTS_JS
     images: list = field(default_factory=list)  # IMAGES_JS
     opened_solution: bool = None  # the first solution became visible after a click
+    sliders: list = field(default_factory=list)  # SLIDERS_JS
     screenshot: Path = None
 
 
 # ----------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="session", params=sorted(EDITIONS))
+def edition(request):
+    """``normal`` (solutions folded) or ``student`` (no solutions): every page test runs on both."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def html_dir(toc_docnames):
-    if not (HTML / "index.html").is_file():
-        pytest.fail(f"no built book at {HTML}: run `make book-quick` first (or set BN_BOOK_HTML)")
-    missing = [d for d in toc_docnames if not (HTML / f"{d}.html").is_file()]
+def docnames(edition, toc_docnames):
+    """The pages of this edition: the student edition leaves out the teachers' pages."""
+    if edition == "student":
+        return [d for d in toc_docnames if d not in student_edition.TEACHER_PAGES]
+    return toc_docnames
+
+
+@pytest.fixture(scope="session")
+def html_dir(edition, docnames):
+    html, command = EDITIONS[edition], BUILD_COMMAND[edition]
+    if not (html / "index.html").is_file():
+        pytest.fail(f"no built {edition} edition at {html}: run `{command}` first")
+    missing = [d for d in docnames if not (html / f"{d}.html").is_file()]
     if missing:
-        pytest.fail(f"{HTML} lacks pages for {missing}: the build is stale, run `make book-quick`")
-    return HTML
+        pytest.fail(f"{html} lacks pages for {missing}: the build is stale, run `{command}`")
+    return html
 
 
 @pytest.fixture(scope="session")
@@ -181,6 +223,7 @@ def _visit(browser, base_url, docname):
             except Exception as exc:  # reported, checked by test_math_is_rendered
                 report.errors.append(f"MathJax did not start: {exc}")
         report.images = page.evaluate(IMAGES_JS)
+        report.sliders = page.evaluate(SLIDERS_JS)
         report.facts = page.evaluate(PAGE_FACTS_JS)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         report.screenshot = ARTIFACTS / f"page_{Path(docname).name}.png"
@@ -199,13 +242,33 @@ def _visit(browser, base_url, docname):
 
 
 @pytest.fixture(scope="session")
-def reports(browser, base_url, toc_docnames):
-    """One visit of every page in _toc.yml: {docname: PageReport}."""
-    return {doc: _visit(browser, base_url, doc) for doc in toc_docnames}
+def reports(browser, base_url, docnames):
+    """One visit of every page of the edition: {docname: PageReport}."""
+    return {doc: _visit(browser, base_url, doc) for doc in docnames}
 
 
-def _notebook_docs(toc_docnames):
-    return [d for d in toc_docnames if (ROOT / f"{d}.ipynb").is_file()]
+def _notebook_docs(docnames):
+    return [d for d in docnames if (ROOT / f"{d}.ipynb").is_file()]
+
+
+def _search_terms(html_dir):
+    """The words of Sphinx's search index (searchindex.js) of a built edition."""
+    text = (html_dir / "searchindex.js").read_text(encoding="utf-8")
+    return set(json.loads(text[text.index("(") + 1:text.rindex(")")])["terms"])
+
+
+@functools.cache
+def _solution_only_words():
+    """Identifiers that appear in the chapters' solutions and nowhere else in the book's sources."""
+    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]{7,}")
+    everything, kept = set(), set()
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        everything |= {w.lower() for c in nb.cells for w in word.findall(c.source)}
+        kept |= {w.lower() for c in student_edition.strip_notebook(nb).cells for w in word.findall(c.source)}
+    for path in sorted((ROOT / "chapters").glob("*.md")):
+        kept |= {w.lower() for w in word.findall(path.read_text(encoding="utf-8"))}
+    return everything - kept
 
 
 # ----------------------------------------------------------------------------- tests
@@ -256,7 +319,7 @@ def test_no_markup_is_left_in_the_text(reports):
     assert not found, f"Markdown/MyST markup shown as text (not rendered): {found}"
 
 
-def test_every_figure_loads(reports, toc_docnames):
+def test_every_figure_loads(reports):
     figures = sum(1 for r in reports.values() for img in r.images if img["figure"])
     assert figures, "no figure found in any page"
     broken = {doc: [i["src"] for i in r.images if not i["ok"]] for doc, r in reports.items()}
@@ -269,13 +332,17 @@ def test_setup_cell_is_hidden(reports):
     assert not shown, f"the Colab setup cell is visible in {shown}: tag it remove-cell"
 
 
-def test_colab_links_point_at_notebooks(reports, toc_docnames, book_config):
+def test_colab_links_point_at_notebooks(reports, docnames, book_config, edition):
+    if edition == "student":  # the repository's notebooks have the solutions: no Colab button
+        links = {doc: r.facts["colab"] for doc, r in reports.items() if r.facts["colab"]}
+        assert not links, f"the student edition links to the notebooks with solutions: {links}"
+        return
     repo = book_config["repository"]
     colab = book_config["launch_buttons"]["colab_url"].rstrip("/")
     org_repo = urllib.parse.urlsplit(repo["url"]).path.strip("/")
     prefix = repo.get("path_to_book") or ""
     prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-    notebooks = _notebook_docs(toc_docnames)
+    notebooks = _notebook_docs(docnames)
     assert notebooks, "no notebook pages in _toc.yml"
     wrong = {}
     for doc in notebooks:
@@ -286,9 +353,11 @@ def test_colab_links_point_at_notebooks(reports, toc_docnames, book_config):
     assert not wrong, f"Colab links do not point at the chapter notebooks: {wrong}"
 
 
-def test_solutions_hidden_until_clicked(reports, toc_docnames, book_config):
+def test_solutions_hidden_until_clicked(reports, docnames, book_config, edition):
+    if edition == "student":
+        pytest.skip("the student edition has no solutions (test_student_edition_has_no_solutions)")
     hint = book_config["sphinx"]["config"]["togglebutton_hint"]
-    notebooks = _notebook_docs(toc_docnames)
+    notebooks = _notebook_docs(docnames)
     assert any(reports[d].facts["solutions"] for d in notebooks), "no solution found in any chapter"
     problems = {}
     for doc, r in reports.items():
@@ -326,3 +395,68 @@ def test_chinese_search_finds_results(browser, base_url):
     assert chapters, f"no chapter among the results: {results}"
     assert any(SEARCH_WORD in r["text"] for r in results), (
         f"no result shows an excerpt with {SEARCH_WORD!r}: {results}")
+
+
+def test_student_edition_has_no_solutions(reports, edition, html_dir):
+    words = _solution_only_words()
+    assert words, "no identifier found that only the solutions use: the check below would be empty"
+    texts = {doc: r.facts["text"].lower() for doc, r in reports.items()}
+    terms = _search_terms(html_dir)
+    if edition == "normal":  # the control: the same words are in the normal book's pages and index
+        assert any(w in t for t in texts.values() for w in words), "no solution text in the normal book"
+        assert words & terms, "the normal book's search index has no solution text"
+        return
+    problems = {doc: [s["id"] for s in r.facts["solutions"]] for doc, r in reports.items()
+                if r.facts["solutions"]}
+    assert not problems, f"solutions left in the student edition: {problems}"
+    shown = {doc: sorted(w for w in words if w in t)[:5] for doc, t in texts.items()}
+    shown = {doc: ws for doc, ws in shown.items() if ws}
+    assert not shown, f"solution code shown in the student edition: {shown}"
+    indexed = sorted(words & terms)
+    assert not indexed, f"solution words in the student edition's search index: {indexed[:10]}"
+
+
+def test_downloadable_notebooks(edition, html_dir, docnames):
+    """Each chapter page offers its notebook (_sources/...ipynb): with outputs, without solutions in the
+    student edition."""
+    for doc in _notebook_docs(docnames):
+        page = (html_dir / f"{doc}.html").read_text(encoding="utf-8")
+        assert f'../_sources/{doc}.ipynb"' in page, f"{doc}: no download link to its notebook"
+        nb = nbformat.read(html_dir / "_sources" / f"{doc}.ipynb", as_version=4)
+        source = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+        assert _exercise_count(nb) == _exercise_count(source), f"{doc}: exercises lost"
+        if edition == "student":
+            assert not student_edition.has_solutions(nb), f"{doc}: the student's notebook has solutions"
+            assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+                f"{doc}: the student's notebook has no outputs")
+        else:
+            assert student_edition.has_solutions(nb) == student_edition.has_solutions(source)
+
+
+def _exercise_count(nb):
+    return sum(c.source.count("{exercise}") for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_sliders_change_the_frame(reports):
+    sliders = {doc: r.sliders for doc, r in reports.items() if r.sliders}
+    assert sum(len(s) for s in sliders.values()) >= 2, f"fewer than two interactive figures: {sliders}"
+    bad = {doc: s for doc, ss in sliders.items() for s in ss
+           if not (s["img"] and s["frames"] >= 2 and s["changed"] and s["back"])}
+    assert not bad, f"moving a slider did not change the frame: {bad}"
+
+
+def test_pdf_link(browser, base_url, reports, edition, html_dir):
+    links = [a for r in reports.values() for a in r.facts["links"] if a.endswith("book.pdf")]
+    if edition == "student":  # the PDF has the solutions
+        assert not links, f"the student edition links to the PDF with solutions: {links}"
+        return
+    assert links, "no page links to the PDF (book.pdf)"
+    if not (html_dir / "book.pdf").is_file():
+        pytest.skip("no PDF next to this build: run `make pdf-quick` first")
+    report = PageReport(links[0])
+    context, page = _new_page(browser, base_url, report)
+    try:
+        response = page.request.get(links[0])
+        assert response.ok and response.body()[:5] == b"%PDF-", f"{links[0]} is not the PDF"
+    finally:
+        context.close()

@@ -107,4 +107,26 @@ def test_make_test_runs_cheap_checks_first():
     makefile = (ROOT / "Makefile").read_text()
     line = next(x for x in makefile.splitlines() if "$(MAKE)" in x and "lint" in x)
     steps = line.split("--no-print-directory", 1)[1].split(";")[0].split()
-    assert steps == ["lint", "test-unit", "book-quick", "test-book"]
+    assert steps == ["lint", "test-unit", "book-quick", "book-student-quick", "pdf-quick", "test-book"]
+
+
+@pytest.mark.parametrize("target, mode", [("pdf", "full"), ("pdf-quick", "quick")])
+def test_pdf_targets_reuse_the_book_build(target, mode):
+    result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert f"tools/build_book.py --mode {mode} --pdf" in result.stdout
+
+
+def test_make_lab_opens_the_chapters_with_the_venv_kernel():
+    result = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "ipykernel install --sys-prefix --name python3" in result.stdout
+    assert "jupyter lab --ServerApp.root_dir=chapters" in result.stdout
+
+
+def test_pdf_is_copied_into_the_html_book(tmp_path):
+    out = tmp_path / "_build"
+    (out / "latex").mkdir(parents=True)
+    assert build_book.publish_pdf(out) == out / "latex" / "book.pdf"  # nothing to copy yet
+    (out / "html").mkdir()
+    (out / "latex" / "book.pdf").write_bytes(b"%PDF-1.5 test")
+    build_book.publish_pdf(out)
+    assert (out / "html" / "book.pdf").read_bytes() == b"%PDF-1.5 test"

@@ -1,5 +1,7 @@
 """Figures have titles, labelled axes and legends."""
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -71,3 +73,55 @@ def test_show_images_titles():
     axes = d2l.show_images(torch.zeros(3, 1, 28, 28), 1, 4, titles=["a", "b", "c"])
     assert axes[0, 2].get_title() == "c" and not axes[0, 3].images
     plt.close("all")
+
+
+def _line_animation(num_frames, **kwargs):
+    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=40)
+    (line,) = ax.plot([], [])
+    ax.set(xlim=(0, num_frames), ylim=(0, num_frames), xlabel="x", ylabel="y")
+    drawn = []
+
+    def draw(i):
+        drawn.append(i)
+        line.set_data(range(i + 1), range(i + 1))
+
+    return fig, d2l.slider_animation(fig, draw, num_frames, **kwargs), drawn
+
+
+def test_slider_animation_has_every_frame_a_slider_and_a_still():
+    fig, anim, drawn = _line_animation(4)
+    html = anim._repr_html_()
+    assert set(re.findall(r"frames\[(\d+)\] = ", html)) == {"0", "1", "2", "3"}  # one image per frame
+    assert 'type="range"' in html  # the slider
+    assert anim._repr_png_().startswith(b"\x89PNG")
+    assert set(drawn) == {0, 1, 2, 3} and drawn[-1] == 3  # the still is the last frame
+    assert not plt.fignum_exists(fig.number)  # closed: not shown again below the animation
+    assert repr(anim) == "<SliderAnimation: 4 frames>"
+
+
+def test_slider_animation_still_can_be_any_frame():
+    _, _, drawn = _line_animation(3, still=0)
+    assert drawn[-1] == 0
+
+
+@pytest.mark.parametrize("num_frames, still, error", [
+    (0, -1, ValueError), (2.5, -1, TypeError), (3, 3, ValueError), (3, -4, ValueError)])
+def test_slider_animation_rejects_bad_arguments(num_frames, still, error):
+    fig, _ = plt.subplots()
+    with pytest.raises(error):
+        d2l.slider_animation(fig, lambda i: None, num_frames, still=still)
+    plt.close(fig)
+
+
+def test_slider_animation_needs_a_function():
+    fig, _ = plt.subplots()
+    with pytest.raises(TypeError, match="draw"):
+        d2l.slider_animation(fig, "not a function", 3)
+    plt.close(fig)
+
+
+def test_slider_animation_needs_no_network():
+    _, anim, _ = _line_animation(2)
+    html = anim._repr_html_()
+    assert "://" not in html and "font-awesome" not in html  # matplotlib's player loads a CDN stylesheet
+    assert "\u25b6" in html and 'class="fa' not in html  # its icons are Unicode symbols instead

@@ -13,7 +13,9 @@
    first, one PyTorch thread each: on 2 cores two single-threaded processes
    train about 1.45x faster in total than one process with two threads.
    They fill the same jupyter-cache that Jupyter Book then reads.
-4. Jupyter Book builds the HTML from the cache (strict: warnings are errors).
+4. Jupyter Book builds the HTML from the cache (strict: warnings are errors),
+   or with ``--pdf`` the PDF (``<build>/latex/book.pdf``, xelatex; ``make pdf``),
+   which is then copied into the HTML book, whose preface links to it.
 """
 
 import argparse
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
 KEYED_FILES = ("requirements.txt", "pyproject.toml")
 JB_FLAGS = ["-W", "-n", "--keep-going"]
+PDF_NAME = "book.pdf"  # latex.latex_documents.targetname in _config.yml, as .pdf
 
 
 def build_dir(mode, root=ROOT):
@@ -116,7 +119,9 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT):
     notebooks = chapters(root)
     for path in notebooks:
         cache.add_nb_to_project(str(path))
-    todo = {Path(r.uri).name: r for r in cache.list_unexecuted()}
+    # only this book's notebooks: a cache copied from another checkout lists that one's too
+    ours = {str(path) for path in notebooks}
+    todo = {Path(r.uri).name: r for r in cache.list_unexecuted() if r.uri in ours}
     order = [p for p in longest_first(notebooks, times) if p.name in todo]
     if not order:
         print("all chapters are in the execution cache")
@@ -149,6 +154,23 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT):
     return {name: seconds for name, seconds, _ in results}
 
 
+def prepare(mode, jobs, timeout=900, root=ROOT, execute=True):
+    """Drop a stale cache, then execute the chapters it lacks; return the build folder.
+
+    Shared by the HTML book, the student edition and the PDF, so they all read one cache.
+    """
+    out = build_dir(mode, root)
+    if drop_stale_cache(mode, out, root):
+        print(f"{mode} mode: package, requirements or mode changed, execution cache dropped")
+    if execute:
+        threads = "1" if jobs > 1 else os.environ.get("OMP_NUM_THREADS", "")
+        parallel_env = {"BN_BOOK_QUICK": MODES[mode], "BN_BOOK_BUILD": "1"}
+        if threads:
+            parallel_env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        execute_chapters(out, parallel_env, jobs, timeout, root)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=sorted(MODES), required=True)
@@ -161,27 +183,34 @@ def main(argv=None):
                         help="the book's folder (default: this repository)")
     parser.add_argument("--no-execute", action="store_true",
                         help="skip the parallel execution (Jupyter Book executes what is missing)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="build the PDF (<build>/latex/book.pdf, xelatex) instead of the HTML")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     start = time.perf_counter()
     root = args.root.resolve()
-    out = build_dir(args.mode, root)
-    if drop_stale_cache(args.mode, out, root):
-        print(f"{args.mode} mode: package, requirements or mode changed, execution cache dropped")
+    out = prepare(args.mode, args.jobs, args.timeout, root, execute=not args.no_execute)
     env = book_environment(args.mode)
-    if not args.no_execute:
-        threads = "1" if args.jobs > 1 else env.get("OMP_NUM_THREADS", "")
-        parallel_env = {"BN_BOOK_QUICK": env["BN_BOOK_QUICK"], "BN_BOOK_BUILD": "1"}
-        if threads:
-            parallel_env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        execute_chapters(out, parallel_env, args.jobs, args.timeout, root)
     command = [args.jupyter_book, "build", *JB_FLAGS]
+    if args.pdf:
+        shutil.rmtree(out / "latex", ignore_errors=True)  # latexmk state of a failed run
+        command += ["--builder", "pdflatex"]
     if args.mode == "quick":
         command += ["--path-output", str(out.parent)]
     subprocess.run([*command, str(root)], env=env, check=True, cwd=root)
-    print(f"{args.mode} book built in {time.perf_counter() - start:.0f} s: "
-          f"open {(out / 'html' / 'index.html').relative_to(root)}")
+    pdf = publish_pdf(out)
+    what = pdf if args.pdf else out / "html" / "index.html"
+    print(f"{args.mode} {'PDF' if args.pdf else 'book'} built in {time.perf_counter() - start:.0f} s: "
+          f"open {what.relative_to(root)}")
+
+
+def publish_pdf(out):
+    """Copy ``<out>/latex/book.pdf`` into the HTML book (the preface links to it); return its path."""
+    pdf = out / "latex" / PDF_NAME
+    if pdf.is_file() and (out / "html").is_dir():
+        shutil.copy(pdf, out / "html" / PDF_NAME)
+    return pdf
 
 
 if __name__ == "__main__":

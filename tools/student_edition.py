@@ -1,0 +1,213 @@
+"""The student edition: the book with every exercise solution removed.
+
+    python tools/student_edition.py --mode full    # `make book-student`: _build/student/html
+    python tools/student_edition.py --mode quick   # for the tests: _build/quick/student/html
+
+Nothing is executed twice. The chapters' outputs come from the execution cache
+of the normal build of the same mode (chapters missing there are executed into
+it first, as ``tools/build_book.py`` does). Each notebook is merged with its
+cached outputs, its solutions are removed (``strip_notebook``), and the result
+is written to ``<student>/src``, a copy of the book whose ``_config.yml`` turns
+execution off. Jupyter Book then builds that copy: the solutions are absent
+from the pages, from the search index and from the downloadable notebooks
+(``_sources/``), not folded.
+
+Solutions are the MyST directives of sphinx-exercise: ``{solution}`` blocks
+(backtick or colon fences) and everything from a ``{solution-start}`` to its
+``{solution-end}``, code cells included.
+"""
+
+import argparse
+import copy
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_book  # noqa: E402
+
+ROOT = build_book.ROOT
+OPENING = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>solution|solution-start|solution-end)\}")
+TEACHER_ONLY_MARK = "not-in-student-edition -->"
+# a span on lines of its own goes with its line breaks; a span inside a line leaves the line
+TEACHER_ONLY = re.compile(r"^<!-- not-in-student-edition -->\n.*?<!-- /not-in-student-edition -->(?:\n|\Z)"
+                          r"|<!-- not-in-student-edition -->.*?<!-- /not-in-student-edition -->", re.S | re.M)
+# pages left out of the student edition: the teacher's guide (which exercises suit an exam) and
+# the execution statistics (read from the execution metadata, which a build without execution lacks)
+TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
+# what the student copy of the book needs besides the chapters
+BOOK_FILES = ("references.bib",)
+
+
+class UnclosedSolution(ValueError):
+    """A solution directive whose closing fence (or ``{solution-end}``) is missing."""
+
+
+def _closes(line, fence):
+    """True when ``line`` is a bare fence of ``fence``'s character at least as long (MyST's rule)."""
+    s = line.strip()
+    return len(s) >= len(fence) and set(s) == {fence[0]}
+
+
+def drop_teacher_only(text):
+    """Remove ``<!-- not-in-student-edition -->`` ... ``<!-- /not-in-student-edition -->`` spans.
+
+    For prose about the solutions themselves (e.g. "click a solution to open it").
+    """
+    text = TEACHER_ONLY.sub("", text)
+    if TEACHER_ONLY_MARK in text:
+        raise UnclosedSolution(f"an unpaired {TEACHER_ONLY_MARK!r} marker")
+    return text
+
+
+def strip_markdown(text, in_gate=False):
+    """Remove the solutions from MyST text; return ``(text, in_gate)``.
+
+    ``in_gate`` is True while inside a ``{solution-start}`` ... ``{solution-end}``
+    pair, which may span several notebook cells: pass the returned value on to
+    the next cell.
+    """
+    text = drop_teacher_only(text)
+    kept, lines, i = [], text.splitlines(keepends=True), 0
+    while i < len(lines):
+        m = OPENING.match(lines[i].strip())
+        if m is None or (in_gate and m["name"] == "solution"):
+            if not in_gate:
+                kept.append(lines[i])
+            i += 1
+            continue
+        if m["name"] == "solution-end" and not in_gate:
+            raise UnclosedSolution(f"{{solution-end}} without a {{solution-start}}: {lines[i].strip()!r}")
+        if m["name"] == "solution-start" and in_gate:
+            raise UnclosedSolution(f"{{solution-start}} inside another one: {lines[i].strip()!r}")
+        start, i = i, i + 1
+        while i < len(lines) and not _closes(lines[i], m["fence"]):
+            i += 1
+        if i == len(lines):
+            raise UnclosedSolution(f"no closing {m['fence']} for {lines[start].strip()!r}")
+        i += 1
+        in_gate = m["name"] == "solution-start"
+    return "".join(kept), in_gate
+
+
+def strip_notebook(nb):
+    """A copy of ``nb`` without solutions: directives removed, gated cells dropped, emptied cells dropped."""
+    out, cells, in_gate = copy.deepcopy(nb), [], False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            if not in_gate:
+                cells.append(copy.deepcopy(cell))
+            continue
+        source, in_gate_after = strip_markdown(cell.source, in_gate)
+        if source.strip():
+            new = copy.deepcopy(cell)
+            new.source = source.rstrip("\n")
+            cells.append(new)
+        in_gate = in_gate_after
+    if in_gate:
+        raise UnclosedSolution("a {solution-start} has no {solution-end}")
+    out.cells = cells
+    return out
+
+
+def has_solutions(nb_or_text):
+    """True when a notebook (or a text) still contains a solution directive."""
+    texts = [nb_or_text] if isinstance(nb_or_text, str) else [c.source for c in nb_or_text.cells]
+    return any(OPENING.match(line.strip()) for t in texts for line in t.splitlines())
+
+
+def student_dir(mode, root=ROOT):
+    """Where the student edition goes: ``_build/student`` (full) or ``_build/quick/student`` (quick)."""
+    return root / "_build" / ("student" if mode == "full" else "quick/student")
+
+
+def student_config(config):
+    """The book's ``_config.yml`` (a dict) for the student edition: no execution, no Colab button.
+
+    The Colab button would open the repository's notebook, solutions included;
+    students download the page's notebook instead (it has none).
+    """
+    config = copy.deepcopy(config)
+    config["title"] = f"{config['title']}（学生版）"
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    config.get("launch_buttons", {}).pop("colab_url", None)
+    return config
+
+
+def student_toc(toc):
+    """``_toc.yml`` (a dict) without the teachers' pages (``TEACHER_PAGES``)."""
+    toc = copy.deepcopy(toc)
+
+    def walk(node):
+        for key in ("parts", "chapters", "sections"):
+            if key in node:
+                node[key] = [walk(e) for e in node[key] if e.get("file") not in TEACHER_PAGES]
+        return node
+
+    return walk(toc)
+
+
+def executed(path, cache):
+    """The notebook at ``path`` with the outputs the execution cache holds for it."""
+    nb = nbformat.read(path, as_version=4)
+    try:
+        _, merged = cache.merge_match_into_notebook(nb)
+    except KeyError as exc:
+        raise SystemExit(f"{path.name} is not in the execution cache: build the normal book first "
+                         f"({exc})") from None
+    return merged
+
+
+def write_sources(mode, root=ROOT):
+    """Write the solution-free copy of the book into ``<student>/src``; return that folder."""
+    import yaml
+    from jupyter_cache import get_cache
+
+    src = student_dir(mode, root) / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    (src / "chapters").mkdir(parents=True)
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    (src / "_config.yml").write_text(yaml.safe_dump(student_config(config), allow_unicode=True,
+                                                    sort_keys=False), encoding="utf-8")
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    (src / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc), allow_unicode=True, sort_keys=False),
+                                  encoding="utf-8")
+    for name in BOOK_FILES:
+        shutil.copy(root / name, src / name)
+    cache = get_cache(build_book.build_dir(mode, root) / ".jupyter_cache")
+    for path in sorted((root / "chapters").iterdir()):
+        if path.suffix == ".ipynb":
+            nbformat.write(strip_notebook(executed(path, cache)), src / "chapters" / path.name)
+        elif path.suffix == ".md" and f"chapters/{path.stem}" not in TEACHER_PAGES:
+            text, in_gate = strip_markdown(path.read_text(encoding="utf-8"))
+            if in_gate:
+                raise UnclosedSolution(f"{path.name}: a {{solution-start}} has no {{solution-end}}")
+            (src / "chapters" / path.name).write_text(text, encoding="utf-8")
+    return src
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=sorted(build_book.MODES), default="full")
+    parser.add_argument("--jobs", type=int, default=2, help="chapters executed at the same time")
+    parser.add_argument("--jupyter-book", default=str(Path(sys.executable).with_name("jupyter-book")))
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    build_book.prepare(args.mode, args.jobs)  # the normal build's cache, filled if needed
+    src = write_sources(args.mode)
+    subprocess.run([args.jupyter_book, "build", *build_book.JB_FLAGS, "--path-output", str(src), str(src)],
+                   env=build_book.book_environment(args.mode), check=True, cwd=src)
+    html = student_dir(args.mode) / "html"
+    shutil.rmtree(html, ignore_errors=True)
+    shutil.copytree(src / "_build" / "html", html)
+    print(f"student edition ({args.mode} mode) built in {time.perf_counter() - start:.0f} s: "
+          f"open {(html / 'index.html').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
