@@ -54,7 +54,7 @@ pdf-quick: $(STAMP) pdf-deps
 LAB_ARGS ?=
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (BN book)" >/dev/null
-	$(BIN)/jupyter lab --ServerApp.root_dir=chapters $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=chapters $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 ## Debian packages of the PDF: xelatex, Chinese support, the LaTeX packages Sphinx and
 ## Jupyter Book load (bbm.sty: texlive-fonts-extra; ZapfDingbats: texlive-fonts-recommended),
@@ -74,7 +74,7 @@ pdf-deps:
 
 ## Debian packages the browser tests need (chromium, CJK fonts)
 system-deps:
-	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk >/dev/null; \
 	else \

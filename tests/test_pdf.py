@@ -20,17 +20,19 @@ BUILD = ROOT / "_build" / "quick" / "_build"
 PDF = Path(os.environ.get("BN_BOOK_PDF") or BUILD / "latex" / "book.pdf")
 
 
-def _run(*command):
-    if shutil.which(command[0]) is None:
-        pytest.fail(f"{command[0]} not found: run `make pdf-deps` (Debian package poppler-utils)")
-    return subprocess.run([*command, str(PDF)], capture_output=True, text=True, check=True).stdout
+def _run(tool, *options, output=()):
+    """Run a poppler tool on the PDF and return what it prints."""
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} not found: run `make pdf-deps` (Debian package poppler-utils)")
+    command = [tool, *options, str(PDF), *output]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
 def text():
     if not PDF.is_file():
         pytest.fail(f"no PDF at {PDF}: run `make pdf-quick` first (or set BN_BOOK_PDF)")
-    return _run("pdftotext", "-enc", "UTF-8")
+    return _run("pdftotext", "-enc", "UTF-8", output=["-"])
 
 
 def _squeeze(s):
