@@ -5,6 +5,7 @@ tests drive it against a throw-away copy of the book's keyed files with a fake
 ``jupyter-book`` that records the environment it was given.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,6 +95,15 @@ def test_longest_chapters_are_executed_first():
     times = {"01_x.ipynb": 10.0, "02_x.ipynb": 3.0, "04_x.ipynb": 40.0}
     order = [p.name[:2] for p in build_book.longest_first(paths, times)]
     assert order == ["05", "03", "04", "01", "02"]  # never timed (later first), then by time
+
+
+def test_a_fresh_clone_orders_its_first_build_by_the_committed_times(tmp_path):
+    seed = json.loads(build_book.SEED_TIMES.read_text())
+    names = {p.name for p in build_book.chapters(ROOT)}
+    assert set(seed) == names, "tools/chapter-times.json must time every chapter (copy a full build's)"
+    assert build_book.ordering_times({}) == seed
+    assert build_book.ordering_times({"01_x.ipynb": 1.0})["01_x.ipynb"] == 1.0  # the build's own win
+    assert build_book.ordering_times({}, seed_file=tmp_path / "missing.json") == {}
 
 
 @pytest.mark.parametrize("target, mode", [("book", "full"), ("book-quick", "quick")])

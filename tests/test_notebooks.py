@@ -186,3 +186,40 @@ def test_directive_parser_reads_plain_and_gated_solutions():
         ("exercise", "", {"label": "ex-09-1"}), ("solution", "ex-09-1", {"class": "dropdown"}),
         ("exercise", "", {"label": "ex-09-2"}), ("solution-start", "ex-09-2", {"class": "dropdown"}),
         ("solution-end", "", {})]
+
+
+EXERCISE_REF = re.compile(r"\{ref\}`(?:(?P<title>[^`<]*?)\s*<)?(?P<label>ex-\d\d-\d+)>?`")
+
+
+def _exercise_refs(text):
+    """(title or None, label) of each {ref} to an exercise in a piece of Markdown."""
+    return [(m["title"], m["label"]) for m in EXERCISE_REF.finditer(text)]
+
+
+def test_exercise_ref_parser():
+    text = "见{ref}`练习 8.5 <ex-08-5>`和 {ref}`ex-02-1`"
+    assert _exercise_refs(text) == [("练习 8.5", "ex-08-5"), (None, "ex-02-1")]
+
+
+def test_exercises_are_numbered_in_order(notebook):
+    # the explicit reference titles below ("练习 C.k") rely on ex-CC-k being the k-th exercise
+    path, nb = notebook
+    labels = [opts.get("label", "") for name, _, opts in _directives(nb) if name == "exercise"]
+    assert labels == [f"ex-{path.stem[:2]}-{k}" for k in range(1, len(labels) + 1)], (
+        f"{path.name}: exercises must be labelled ex-{path.stem[:2]}-1, -2, ... in order, got {labels}")
+
+
+def test_exercise_references_have_their_number_as_title():
+    # a bare {ref}`ex-..` prints sphinx-exercise's number in HTML (after our own "练习": "练习 练习 2.1")
+    # and "??" in the PDF; an explicit title reads the same in both
+    pages = [(p.name, "\n".join(c.source for c in _read(p).cells if c.cell_type == "markdown"))
+             for p in ROOT.glob("chapters/*.ipynb")]
+    pages += [(p.name, p.read_text(encoding="utf-8")) for p in ROOT.glob("chapters/*.md")]
+    bad = []
+    for name, text in pages:
+        for title, label in _exercise_refs(text):
+            chapter, k = label.split("-")[1:]
+            if title != f"练习 {int(chapter)}.{int(k)}":
+                bad.append(f"{name}: {{ref}} to {label} titled {title!r}")
+        bad += [f"{name}: “练习 练习”" for _ in re.finditer(r"练习\s*\{ref\}`练习", text)]
+    assert not bad, "write exercise references as {ref}`练习 C.k <ex-CC-k>`:\n" + "\n".join(bad)

@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
 KEYED_FILES = ("requirements.txt", "pyproject.toml")
 JB_FLAGS = ["-W", "-n", "--keep-going"]
+# full-mode execution times of the last measured build, committed: a fresh clone's first
+# build (no <build>/chapter-times.json yet) still starts the longest chapters first
+SEED_TIMES = ROOT / "tools" / "chapter-times.json"
 PDF_NAME = "book.pdf"  # latex.latex_documents.targetname in _config.yml, as .pdf
 
 
@@ -92,6 +95,12 @@ def longest_first(paths, times):
     return unknown + known
 
 
+def ordering_times(times, seed_file=SEED_TIMES):
+    """The times that order a build: this build folder's own, else the committed seed's."""
+    seed = json.loads(seed_file.read_text()) if seed_file.exists() else {}
+    return {**seed, **times}
+
+
 def _execute_one(job):
     """Pool worker: execute one notebook into the cache; (name, seconds, error or None)."""
     from jupyter_cache import get_cache
@@ -122,7 +131,7 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT):
     # only this book's notebooks: a cache copied from another checkout lists that one's too
     ours = {str(path) for path in notebooks}
     todo = {Path(r.uri).name: r for r in cache.list_unexecuted() if r.uri in ours}
-    order = [p for p in longest_first(notebooks, times) if p.name in todo]
+    order = [p for p in longest_first(notebooks, ordering_times(times)) if p.name in todo]
     if not order:
         print("all chapters are in the execution cache")
         return {}
