@@ -29,6 +29,7 @@ import queue as queue_module
 import time
 import traceback
 from dataclasses import dataclass
+from unittest import mock
 
 import numpy as np
 import torch
@@ -349,20 +350,12 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
     context = mp.get_context("spawn")
     queue = context.Queue()
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # inherited by the children before they import torch
-    try:
+    with mock.patch.dict(os.environ, env):  # inherited by the children before they import torch
         processes = [context.Process(target=_worker_main, daemon=True, args=(
             rank, world_size, host, store.port, timeout, backend, fn, tuple(args), queue))
             for rank in range(world_size)]
         for process in processes:
             process.start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     bars = {}
     if progress == "bar":
         from tqdm.auto import tqdm

@@ -40,6 +40,14 @@ def full_batch(num_dims, total, step):
     return X, torch.randn(shape, generator=gen, dtype=torch.float64)
 
 
+def set_affine(layer):
+    """The same non-trivial gamma/beta for the layer under test and its reference."""
+    if layer.weight is not None:
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
+            layer.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+
+
 def sync_bn_worker(ctx, cases):
     """Each rank trains SyncBatchNorm on its slice of every case's batches; returns what it saw."""
     ctx.report("cases", 0, len(cases))
@@ -47,10 +55,7 @@ def sync_bn_worker(ctx, cases):
     for num_dims, sizes, kwargs in cases:
         start, stop = sum(sizes[:ctx.rank]), sum(sizes[:ctx.rank + 1])
         layer = d2l.SyncBatchNorm(CHANNELS, num_dims, dtype=torch.float64, **kwargs)
-        if layer.weight is not None:
-            with torch.no_grad():
-                layer.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
-                layer.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+        set_affine(layer)
         steps = []
         for step in range(STEPS):
             X, G = full_batch(num_dims, sum(sizes), step)
@@ -87,10 +92,7 @@ def reference(num_dims, sizes, kwargs):
     """nn.BatchNorm1d/2d on the whole batch, the same steps as sync_bn_worker."""
     norm = nn.BatchNorm2d if num_dims == 4 else nn.BatchNorm1d
     layer = norm(CHANNELS, dtype=torch.float64, **kwargs)
-    if layer.weight is not None:
-        with torch.no_grad():
-            layer.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
-            layer.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    set_affine(layer)
     steps = []
     for step in range(STEPS):
         X, G = full_batch(num_dims, sum(sizes), step)

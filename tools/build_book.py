@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
@@ -137,17 +138,9 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT):
         return {}
     print(f"executing {len(order)} chapter(s), {jobs} at a time: {', '.join(p.name for p in order)}")
     jobs_args = [(str(out / ".jupyter_cache"), todo[p.name].pk, todo[p.name].uri, timeout) for p in order]
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernels inherit the workers' environment
-    try:
+    with mock.patch.dict(os.environ, env):  # the kernels inherit the workers' environment
         with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
             results = list(pool.imap_unordered(_execute_one, jobs_args, chunksize=1))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     failed = []
     for name, seconds, error in sorted(results):
         print(f"  {name}: {seconds:.1f} s" + ("  FAILED" if error else ""))
