@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .utils import book_seed
+
 __all__ = ["FASHION_MNIST_LABELS", "DataIntegrityError", "TensorBatches", "clear_data_cache",
            "default_data_root", "ensure_torchvision_layout", "get_fashion_mnist_labels", "load_arrays",
            "load_data", "load_data_fashion_mnist", "load_data_mnist"]
@@ -488,7 +490,7 @@ class TensorBatches:
         n = len(self._labels)
         if not self.shuffle:
             return torch.arange(n)
-        gen = torch.Generator().manual_seed(self._seed * 1_000_003 + epoch)
+        gen = torch.Generator().manual_seed(book_seed(self._seed) * 1_000_003 + epoch)
         return torch.randperm(n, generator=gen)
 
     def __iter__(self):

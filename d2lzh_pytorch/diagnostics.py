@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .progress import Callback
+from .utils import generator
 
 __all__ = ["TrainingMonitor", "bn_layers", "freeze_bn", "plot_layer_histograms", "plot_update_ratios",
            "precise_bn", "saturated_fraction"]
@@ -168,7 +169,7 @@ class TrainingMonitor(Callback):
         self.step, self.armed = 0, False
         self.activation_records, self.update_records, self.samples = [], [], {}
         self._handles, self._before, self._pending = [], {}, {}
-        self._generator = torch.Generator().manual_seed(0)
+        self._generator = generator(0)
 
     # ---- the callback protocol
     def on_train_begin(self, state):

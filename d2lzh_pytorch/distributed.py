@@ -445,7 +445,7 @@ def _train_one(ctx, config, seed, data, settings):
     """Train one LeNet-BN; DDP configurations use every rank, the others only this one."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from .utils import set_seed
+    from .utils import generator, set_seed
 
     X, y, X_test, y_test = data
     b, steps = settings["per_replica"], settings["num_steps"]
@@ -458,7 +458,7 @@ def _train_one(ctx, config, seed, data, settings):
              if distributed else net)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     loss_fn = nn.CrossEntropyLoss()
-    order = torch.Generator().manual_seed(seed)  # the same global batches in every configuration
+    order = generator(seed)  # the same global batches in every configuration
     global_batch = b * ctx.world_size
     per_epoch = len(y) // global_batch
     losses, seconds, first_buffers = [], [], None
@@ -494,7 +494,7 @@ def _time_interleaved(ctx, seed, data, settings):
     batches), so that a change of machine load affects both alike."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from .utils import set_seed
+    from .utils import generator, set_seed
 
     X, y = data[0], data[1]
     b = settings["per_replica"]
@@ -504,7 +504,7 @@ def _time_interleaved(ctx, seed, data, settings):
         model = DistributedDataParallel(_lenet_bn(config, b))
         models[config] = (model, torch.optim.Adam(model.parameters(), lr=settings["lr"]))
     loss_fn = nn.CrossEntropyLoss()
-    order = torch.Generator().manual_seed(seed)
+    order = generator(seed)
     seconds = {config: [] for config in models}
     steps = settings["timing_steps"]
     desc = f"timing, seed {seed}"
