@@ -201,7 +201,9 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
                       str(claims_dir / f"{p.stem}.jsonl")) for p in order]
         with mock.patch.dict(os.environ, env):  # the kernels inherit the workers' environment
             with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-                results = list(pool.imap_unordered(_execute_one, jobs_args, chunksize=1))
+                for name, seconds, error in pool.imap_unordered(_execute_one, jobs_args, chunksize=1):
+                    print(f"  done {name} ({seconds:.0f} s{', failed' if error else ''})", flush=True)
+                    results.append((name, seconds, error))
     else:
         print("all chapters are in the execution cache")
     paths = {p.name: p for p in notebooks}
