@@ -542,3 +542,45 @@ def data_parallel_worker(ctx, settings):
     for config, seed in jobs[ctx.rank::ctx.world_size]:
         runs.append(_train_one(ctx, config, seed, data, settings))
     return runs
+
+
+# ---------------------------------------------------------------- chapter 9 on two or more GPUs
+
+
+def compare_with_torch_sync_batchnorm(ctx, num_features=6, per_rank=(5, 3), seed=0, reference=None):
+    """Worker for ``launch(..., backend="nccl")``: this package's ``SyncBatchNorm`` against PyTorch's.
+
+    Each rank takes GPU ``ctx.rank``, draws its own batch of shape (n, C, 4, 4) (``per_rank`` sizes,
+    unequal on purpose), and runs one training step through both layers with the same weights and
+    the same upstream gradient. Returns this rank's largest absolute differences of the output, the
+    input gradient, the (local) weight gradient and the running variance. ``reference`` is the layer
+    class compared with (default ``nn.SyncBatchNorm``, which runs only on CUDA); the CPU tests pass
+    another to check the plumbing.
+    """
+    from .utils import generator
+
+    if reference is None:
+        device = torch.device("cuda", ctx.rank)
+        torch.cuda.set_device(device)  # nccl: one GPU per rank, chosen before the first collective
+        reference = nn.SyncBatchNorm
+    else:
+        device = torch.device("cpu")
+    shared, own = generator(seed), generator(seed + 1 + ctx.rank)
+    n = per_rank[ctx.rank % len(per_rank)]
+    X = 3 + 2 * torch.randn(n, num_features, 4, 4, generator=own)
+    upstream = torch.randn(X.shape, generator=own)
+    weight = torch.rand(num_features, generator=shared) + 0.5
+    bias = torch.randn(num_features, generator=shared)
+    results = []
+    for layer in (SyncBatchNorm(num_features, 4), reference(num_features)):
+        layer = layer.to(device).train()
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+        inputs = X.to(device).requires_grad_()
+        out = layer(inputs)
+        (out * upstream.to(device)).sum().backward()
+        results.append((out.detach(), inputs.grad, layer.weight.grad, layer.running_var))
+    names = ("output", "input grad", "weight grad", "running var")
+    ours, theirs = results
+    return {name: (a - b).abs().max().item() for name, a, b in zip(names, ours, theirs, strict=True)}

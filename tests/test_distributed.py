@@ -273,6 +273,23 @@ def test_convert_sync_batchnorm_swaps_and_shares():
 
 
 
+def test_the_gpu_comparison_compares_on_cpu_ranks_too():
+    """The ≥2-GPU worker of chapter 9, run on 2 CPU ranks (gloo) with other reference layers: it
+    reports no gap against an equal global-batch layer and a clear one against unsynced BN."""
+    import functools
+
+    sync = functools.partial(d2l.SyncBatchNorm, num_dims=4)
+    for reference, expect_equal in ((sync, True), (nn.BatchNorm2d, False)):
+        ranks = d2l.launch(d2l.distributed.compare_with_torch_sync_batchnorm, 2,
+                           args=(6, (5, 3), 0, reference), timeout=120, progress=None)
+        for gaps in ranks:
+            assert set(gaps) == {"output", "input grad", "weight grad", "running var"}
+            if expect_equal:
+                assert max(gaps.values()) < 1e-6, gaps
+            else:  # local statistics differ from the global batch's on every rank
+                assert gaps["output"] > 1e-3 and gaps["running var"] > 1e-3, gaps
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="nn.SyncBatchNorm runs only on CUDA: needs 2 GPUs")
 def test_sync_batchnorm_matches_torch_sync_batchnorm_on_two_gpus():
     ranks = d2l.launch(d2l.distributed.compare_with_torch_sync_batchnorm, 2, backend="nccl", timeout=300)
