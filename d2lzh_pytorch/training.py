@@ -242,9 +242,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, optimizer, device=None, nu
               catch_interrupt=True):
     """Train ``net`` and return a ``History`` (one ``EpochStats`` per epoch).
 
-    The signature is the seeds' one. ``batch_size`` is kept for it only: the
-    loss is averaged per training example whatever the batch size (the seeds
-    divided the already averaged loss by the batch size a second time).
+    The signature is the original notes' one. ``batch_size`` is kept for it
+    only: the loss is averaged per training example whatever the batch size
+    (some versions of the upstream Dive-into-DL-PyTorch ``train_ch5`` divided
+    the already averaged loss by the batch size a second time; the notes'
+    own numbers are correct: see the book's appendix on the notes).
     ``verbose`` prints ``epoch 1, loss 0.6593, train acc 0.765, test acc 0.701,
     time 8.6 sec`` per epoch. ``progress`` (a tqdm bar per epoch) and
     ``live_plot`` (d2l's Animator figure) are on when None and a person is
