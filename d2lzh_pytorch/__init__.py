@@ -9,7 +9,6 @@ from importlib import metadata as _metadata
 
 from . import (
     animator,
-    checks,
     claims,
     compat,
     config,
@@ -47,7 +46,7 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, checks, claims, compat, config, data, device, diagnostics, distributed, experiments,
+_MODULES = (animator, claims, compat, config, data, device, diagnostics, distributed, experiments,
             layers, models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 

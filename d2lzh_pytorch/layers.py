@@ -7,7 +7,7 @@ for cell (a test checks that the two copies are identical).
 import torch
 from torch import nn
 
-from . import checks
+from . import _checks
 
 __all__ = ["BatchNorm", "batch_norm"]
 
@@ -89,13 +89,13 @@ class BatchNorm(nn.Module):
 
     LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
     # as nn.BatchNorm: a state_dict saved without num_batches_tracked loads with count 0
-    _load_from_state_dict = checks.load_from_state_dict
+    _load_from_state_dict = _checks.load_from_state_dict
 
     def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         # num_features > 0, eps > 0, 0 <= momentum <= 1 or None; clear errors otherwise
-        num_features, eps, momentum = checks.norm_arguments(num_features, eps, momentum)
+        num_features, eps, momentum = _checks.norm_arguments(num_features, eps, momentum)
         if not (isinstance(num_dims, int) and num_dims in self.LAYOUTS):
             raise ValueError(f"num_dims must be 2 (N, C), 3 (N, C, L), 4 (N, C, H, W) or "
                              f"5 (N, C, D, H, W), got {num_dims!r}")
@@ -147,7 +147,7 @@ class BatchNorm(nn.Module):
             nn.init.zeros_(self.bias)
 
     def _check_input(self, X):
-        checks.input_tensor(self, X)  # a floating-point tensor of the layer's dtype
+        _checks.input_tensor(self, X)  # a floating-point tensor of the layer's dtype
         if X.dim() != self.num_dims:
             raise ValueError(f"BatchNorm(num_dims={self.num_dims}) expects a {self.num_dims}-D "
                              f"input {self.LAYOUTS[self.num_dims]}, got shape {tuple(X.shape)}")

@@ -1,4 +1,4 @@
-"""Argument and input checks that the normalisation layers share (``checks.norm_arguments`` ...).
+"""Argument and input checks that the normalisation layers share (``_checks.norm_arguments`` ...).
 
 The chapters' layers call them in one line each, so that the code a chapter
 teaches stays short while a mistake still gets an error that says what was
@@ -13,19 +13,21 @@ from numbers import Real
 import torch
 from torch import nn
 
-__all__ = []  # used as ``checks.<name>``; nothing is exported into ``d2l``
+__all__ = []  # used as ``_checks.<name>`` by the layers; nothing is exported into ``d2l``
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)  # the dtypes of mixed precision
 
 
-def count(value, what, hint=""):
-    """``value`` as a Python int if it is a positive integer (a NumPy integer too, not a bool)."""
+def count(value, what, hint="", divides=None):
+    """``value`` as a Python int if it is a positive integer (a NumPy integer too, not a bool)
+    that divides ``divides`` (if given); else ValueError saying so, with ``hint``."""
     if not isinstance(value, bool):
         try:
             value = operator.index(value)
         except TypeError:
             pass
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if (isinstance(value, bool) or not isinstance(value, int) or value < 1
+            or (divides is not None and divides % value)):
         raise ValueError(f"{what} must be a positive integer{hint}, got {value!r}")
     return value
 
