@@ -73,8 +73,8 @@ class Norm(nn.Module):
         if kind not in NORM_KINDS:
             raise ValueError(f"kind must be one of {NORM_KINDS}, got {kind!r}")
         # num_channels > 0, eps > 0, 0 <= momentum <= 1, as BatchNorm checks them
-        num_channels, eps, momentum = _checks.norm_arguments(num_channels, eps, momentum, "num_channels",
-                                                            momentum_none=False)
+        num_channels, eps, momentum = _checks.norm_arguments(
+            num_channels, eps, momentum, "num_channels", momentum_none=False)
         if (kind == "group") != (num_groups is not None):
             raise ValueError(f"num_groups is needed for kind 'group' and only for it; got kind {kind!r} "
                              f"and num_groups={num_groups!r}")
