@@ -517,7 +517,8 @@ def _subset(images, labels, limit, what, device):
 
 
 def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normalize=False,
-              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True, device=None):
+              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True, device=None,
+              drop_last=False):
     """Return ``(train_iter, test_iter)``, two ``TensorBatches`` for ``"MNIST"`` or ``"FashionMNIST"``.
 
     The training iterator is shuffled (``seed``; see ``TensorBatches`` for
@@ -525,6 +526,8 @@ def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normal
     ``num_test`` keep only the first examples of a split. ``device`` (e.g.
     ``d2l.try_gpu()``) puts both data sets on that device once, so batches
     are formed there. The iterators own their tensors (copies of the cache).
+    ``drop_last=True`` leaves out the last, smaller training batch (say, one
+    example, on which a BN layer cannot train); the test iterator keeps all.
     """
     _check_name(name)
     _check_positive_int(batch_size, "batch_size", " (e.g. batch_size=256)")
@@ -534,7 +537,7 @@ def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normal
     train = _subset(*_cached_arrays(name, True, root, download), num_train, "num_train", device)
     test = _subset(*_cached_arrays(name, False, root, download), num_test, "num_test", device)
     options = dict(resize=resize, flatten=flatten, normalize=normalize)
-    train_iter = TensorBatches(*train, batch_size, shuffle=True, seed=seed, **options)
+    train_iter = TensorBatches(*train, batch_size, shuffle=True, seed=seed, drop_last=drop_last, **options)
     test_iter = TensorBatches(*test, test_batch_size or batch_size, shuffle=False, **options)
     return train_iter, test_iter
 
