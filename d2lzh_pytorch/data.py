@@ -279,7 +279,10 @@ def _download(name, root, missing, timeout=60):
 
 
 def _ensure_files(name, root, download, stems=None):
-    """Make sure the files ``stems`` (default: all) of ``name`` are in ``root``, downloading if allowed."""
+    """Make sure the files ``stems`` (default: all) of ``name`` are in ``root``.
+
+    If some are missing and ``download`` is true, every missing file of ``name`` is fetched.
+    """
     raw_dir = root / name / "raw"
     missing = _missing_files(raw_dir, name, stems)
     if missing:
@@ -288,7 +291,7 @@ def _ensure_files(name, root, download, stems=None):
                 f"{name} files {missing} are missing from {raw_dir}; "
                 f"copy them from the book's repository (data/{name}/raw/) or pass download=True"
             )
-        _download(name, root, missing)
+        _download(name, root, _missing_files(raw_dir, name))
 
 
 def ensure_torchvision_layout(root=None, names=("MNIST", "FashionMNIST"), download=True):
