@@ -46,8 +46,8 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, claims, compat, config, data, device, diagnostics, distributed, experiments,
-            layers, models, norms, plotting, progress, report, stats, training, utils)
+_MODULES = (animator, claims, compat, config, data, device, diagnostics, distributed, experiments, layers,
+            models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
 try:
