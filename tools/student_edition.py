@@ -19,7 +19,6 @@ Solutions are the MyST directives of sphinx-exercise: ``{solution}`` blocks
 
 import argparse
 import copy
-import re
 import shutil
 import subprocess
 import sys
@@ -30,69 +29,18 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_book  # noqa: E402
+import myst_blocks  # noqa: E402
 
 ROOT = build_book.ROOT
-OPENING = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>solution|solution-start|solution-end)\}")
-TEACHER_ONLY_MARK = "not-in-student-edition -->"
-# a span on lines of its own goes with its line breaks; a span inside a line leaves the line
-TEACHER_ONLY = re.compile(r"^<!-- not-in-student-edition -->\n.*?<!-- /not-in-student-edition -->(?:\n|\Z)"
-                          r"|<!-- not-in-student-edition -->.*?<!-- /not-in-student-edition -->", re.S | re.M)
 # pages left out of the student edition: the teacher's guide (which exercises suit an exam) and
 # the execution statistics (read from the execution metadata, which a build without execution lacks)
 TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
 # what the student copy of the book needs besides the chapters
 BOOK_FILES = ("references.bib",)
-
-
-class UnclosedSolution(ValueError):
-    """A solution directive whose closing fence (or ``{solution-end}``) is missing."""
-
-
-def _closes(line, fence):
-    """True when ``line`` is a bare fence of ``fence``'s character at least as long (MyST's rule)."""
-    s = line.strip()
-    return len(s) >= len(fence) and set(s) == {fence[0]}
-
-
-def drop_teacher_only(text):
-    """Remove ``<!-- not-in-student-edition -->`` ... ``<!-- /not-in-student-edition -->`` spans.
-
-    For prose about the solutions themselves (e.g. "click a solution to open it").
-    """
-    text = TEACHER_ONLY.sub("", text)
-    if TEACHER_ONLY_MARK in text:
-        raise UnclosedSolution(f"an unpaired {TEACHER_ONLY_MARK!r} marker")
-    return text
-
-
-def strip_markdown(text, in_gate=False):
-    """Remove the solutions from MyST text; return ``(text, in_gate)``.
-
-    ``in_gate`` is True while inside a ``{solution-start}`` ... ``{solution-end}``
-    pair, which may span several notebook cells: pass the returned value on to
-    the next cell.
-    """
-    text = drop_teacher_only(text)
-    kept, lines, i = [], text.splitlines(keepends=True), 0
-    while i < len(lines):
-        m = OPENING.match(lines[i].strip())
-        if m is None or (in_gate and m["name"] == "solution"):
-            if not in_gate:
-                kept.append(lines[i])
-            i += 1
-            continue
-        if m["name"] == "solution-end" and not in_gate:
-            raise UnclosedSolution(f"{{solution-end}} without a {{solution-start}}: {lines[i].strip()!r}")
-        if m["name"] == "solution-start" and in_gate:
-            raise UnclosedSolution(f"{{solution-start}} inside another one: {lines[i].strip()!r}")
-        start, i = i, i + 1
-        while i < len(lines) and not _closes(lines[i], m["fence"]):
-            i += 1
-        if i == len(lines):
-            raise UnclosedSolution(f"no closing {m['fence']} for {lines[start].strip()!r}")
-        i += 1
-        in_gate = m["name"] == "solution-start"
-    return "".join(kept), in_gate
+# the parser is shared with tools/reader_notebooks.py (tools/myst_blocks.py)
+UnclosedSolution = myst_blocks.MystStructureError
+drop_teacher_only = myst_blocks.drop_teacher_only
+strip_markdown = myst_blocks.strip_solutions
 
 
 def strip_notebook(nb):
@@ -117,8 +65,9 @@ def strip_notebook(nb):
 
 def has_solutions(nb_or_text):
     """True when a notebook (or a text) still contains a solution directive."""
-    texts = [nb_or_text] if isinstance(nb_or_text, str) else [c.source for c in nb_or_text.cells]
-    return any(OPENING.match(line.strip()) for t in texts for line in t.splitlines())
+    if isinstance(nb_or_text, str):
+        return myst_blocks.has_solutions([nb_or_text])
+    return myst_blocks.has_solutions(c.source for c in nb_or_text.cells if c.cell_type == "markdown")
 
 
 def student_dir(mode, root=ROOT):
