@@ -10,7 +10,8 @@ cached outputs, its solutions are removed (``strip_notebook``), and the result
 is written to ``<student>/src``, a copy of the book whose ``_config.yml`` turns
 execution off. Jupyter Book then builds that copy: the solutions are absent
 from the pages, from the search index and from the downloadable notebooks
-(``_sources/``), not folded.
+(``_sources/``, and the student notebooks the download and Colab buttons serve,
+``_notebooks/``: see ``tools/sphinx_notebooks.py``), not folded.
 
 Solutions are the MyST directives of sphinx-exercise: ``{solution}`` blocks
 (backtick or colon fences) and everything from a ``{solution-start}`` to its
@@ -75,16 +76,21 @@ def student_dir(mode, root=ROOT):
     return root / "_build" / ("student" if mode == "full" else "quick/student")
 
 
-def student_config(config):
-    """The book's ``_config.yml`` (a dict) for the student edition: no execution, no Colab button.
+def student_config(config, root=ROOT):
+    """The book's ``_config.yml`` (a dict) for the student edition: no execution, student notebooks.
 
-    The Colab button would open the repository's notebook, solutions included;
-    students download the page's notebook instead (it has none).
+    Its download and Colab buttons serve the student notebooks (no solutions;
+    ``notebooks.edition: student`` for ``tools/sphinx_notebooks.py``), not the
+    repository's notebooks. The copy is built from another folder, so the
+    local extensions' folders are made absolute.
     """
     config = copy.deepcopy(config)
     config["title"] = f"{config['title']}（学生版）"
     config.setdefault("execute", {})["execute_notebooks"] = "off"
-    config.get("launch_buttons", {}).pop("colab_url", None)
+    config.setdefault("notebooks", {})["edition"] = "student"
+    local = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((root / folder).resolve())
     return config
 
 
@@ -121,7 +127,7 @@ def write_sources(mode, root=ROOT):
     shutil.rmtree(src, ignore_errors=True)
     (src / "chapters").mkdir(parents=True)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
-    (src / "_config.yml").write_text(yaml.safe_dump(student_config(config), allow_unicode=True,
+    (src / "_config.yml").write_text(yaml.safe_dump(student_config(config, root), allow_unicode=True,
                                                     sort_keys=False), encoding="utf-8")
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     (src / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc), allow_unicode=True, sort_keys=False),
