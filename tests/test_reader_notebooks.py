@@ -147,9 +147,10 @@ def test_gated_solution_spanning_cells_is_a_collapsed_heading(book):
     out = rn.convert_notebook(nb, "chapters/02_b", book, SETUP)
     got = [(c.cell_type, c.source) for c in out.cells]
     assert got == [("code", SETUP), ("markdown", "## 练习"), ("markdown", "### 练习 2.1\n\n问题"),
-                   ("markdown", "#### 练习 2.1 的解答\n\n解答开头"), ("code", "secret = 42"),
+                   ("markdown", "#### 练习 2.1 的解答"), ("markdown", "解答开头"), ("code", "secret = 42"),
                    ("markdown", "解答结尾"), ("markdown", "### 练习 2.2\n\n问题二")]
     heading = out.cells[3]
+    assert not out.cells[4].metadata
     assert heading.metadata["jp-MarkdownHeadingCollapsed"] is True
     assert out.metadata["colab"]["collapsed_sections"] == [heading.id] == [heading.metadata["id"]]
     student = rn.convert_notebook(nb, "chapters/02_b", book, SETUP, "student")

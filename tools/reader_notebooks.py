@@ -371,7 +371,8 @@ def convert_markdown(text, page):
             emit(_details(_solution_title(page, block), _body(block.body, page)))
         elif name == "solution-start":
             level = min((page.exercise_level or page.section_level + 1) + 1, 6)
-            pieces.append(["#" * level + f" {_solution_title(page, block)}\n\n", True])
+            # the heading alone in its cell: folding it hides the whole solution, its first words too
+            pieces += [["#" * level + f" {_solution_title(page, block)}\n", True], ["", False]]
         elif name == "solution-end":
             pieces.append(["", False])
         elif name in ADMONITIONS or name == "admonition":
