@@ -455,8 +455,10 @@ def convert_notebook(nb, docname, book, setup_source, edition="reader"):
                 cells.append(new)
         else:
             cells.append(copy.deepcopy(cell))
-    metadata = {key: copy.deepcopy(nb.metadata[key]) for key in ("kernelspec", "language_info")
-                if key in nb.metadata}
+    # the kernel, and the language's name only: an executed copy's language_info (versions) is noise
+    python3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    metadata = {"kernelspec": copy.deepcopy(nb.metadata.get("kernelspec") or python3),
+                "language_info": {"name": nb.metadata.get("language_info", {}).get("name", "python")}}
     metadata["colab"] = {"provenance": [], "toc_visible": True, "collapsed_sections": collapsed}
     out = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
     out.nbformat_minor = max(nb.get("nbformat_minor", 5), 5)
