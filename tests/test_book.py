@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BN_BOOK_HTML") or ROOT / "_build" / "quick" / "_build" / "html")
 STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
 EDITIONS = {"normal": HTML, "student": STUDENT_HTML}
+# the notebooks each edition's download and Colab buttons serve (tools/reader_notebooks.py)
+_EDITION_NOTEBOOKS = {"normal": "reader", "student": "student"}
 BUILD_COMMAND = {"normal": "make book-quick", "student": "make book-student-quick"}
 CHROMIUM = Path(os.environ.get("BN_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -343,12 +345,13 @@ def test_colab_links_point_at_notebooks(reports, docnames, edition):
     assert notebooks, "no notebook pages in _toc.yml"
     wrong = {}
     for doc in notebooks:
-        expected = publication.colab(edition, Path(doc).name)
+        expected = publication.colab(_EDITION_NOTEBOOKS[edition], Path(doc).name)
         links = reports[doc].facts["colab"]
         if links != [expected]:
             wrong[doc] = {"expected": expected, "found": links}
-    assert not wrong, f"Colab links do not point at the published {edition} notebooks: {wrong}"
-    assert all(f"/blob/{publication.branch}/{edition}/" in reports[d].facts["colab"][0] for d in notebooks)
+    assert not wrong, f"Colab links do not point at the published {edition} edition's notebooks: {wrong}"
+    folder = f"/blob/{publication.branch}/{_EDITION_NOTEBOOKS[edition]}/"
+    assert all(folder in reports[d].facts["colab"][0] for d in notebooks)
 
 
 def test_solutions_hidden_until_clicked(reports, docnames, book_config, edition):
@@ -443,7 +446,21 @@ def test_downloadable_notebooks(edition, html_dir, docnames):
         assert (solutions == 0) == (edition == "student" or not student_edition.has_solutions(source))
 
 
-_EDITION_NOTEBOOKS = {"normal": "reader", "student": "student"}
+
+def test_notebook_links_reach_the_book(html_dir):
+    """Every link from a served notebook to the book (html.baseurl) names a built page and an id on it."""
+    book_url = reader_notebooks.Publication.from_config(reader_notebooks.read_config()).book_url
+    link = re.compile(rf"\]\({re.escape(book_url)}/(?P<page>[^)#]+)(?:#(?P<anchor>[^)]+))?\)")
+    checked, broken = 0, []
+    for path in sorted((html_dir / "_notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for m in link.finditer(cell.source if cell.cell_type == "markdown" else ""):
+                page = html_dir / m["page"]
+                checked += 1
+                if not page.is_file() or (m["anchor"] and f'id="{m["anchor"]}"' not in page.read_text()):
+                    broken.append(f"{path.name}: {m[0]}")
+    assert checked > 50, f"only {checked} links to the book found in the served notebooks"
+    assert not broken, f"links to pages or ids the book does not have: {broken[:10]}"
 
 
 def _heading_exercises(nb):

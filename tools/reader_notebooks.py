@@ -247,9 +247,6 @@ class Page:
         self.section_level = 1
         self.exercise_level = None
 
-    def where(self):
-        return f"{self.docname}"
-
 
 def _link(text, url):
     return f"[{text}]({url})"
@@ -259,7 +256,7 @@ def _ref(page, content, role):
     m = TITLED.match(content)
     title, label = (m["title"], m["target"]) if m else (None, content.strip())
     if label not in page.book.labels:
-        raise UnsupportedMyst(f"{page.where()}: {{{role}}}`{content}` names no label of the book")
+        raise UnsupportedMyst(f"{page.docname}: {{{role}}}`{content}` names no label of the book")
     docname, default = page.book.labels[label]
     return _link(title or default, page.book.page_url(docname, label))
 
@@ -273,7 +270,7 @@ def _doc(page, content):
     else:
         docname = posixpath.normpath(posixpath.join(posixpath.dirname(page.docname), target))
     if docname not in page.book.numbers:
-        raise UnsupportedMyst(f"{page.where()}: {{doc}}`{content}` names no page of _toc.yml")
+        raise UnsupportedMyst(f"{page.docname}: {{doc}}`{content}` names no page of _toc.yml")
     return _link(title or page.book.titles.get(docname, docname), page.book.page_url(docname))
 
 
@@ -281,7 +278,7 @@ def _cite(page, content, role):
     keys = [k.strip() for k in content.split(",") if k.strip()]
     missing = [k for k in keys if k not in page.book.citations]
     if missing:
-        raise UnsupportedMyst(f"{page.where()}: {{{role}}}`{content}`: {missing} not in the .bib files")
+        raise UnsupportedMyst(f"{page.docname}: {{{role}}}`{content}`: {missing} not in the .bib files")
     if not page.book.bibliography:
         raise UnsupportedMyst("citations need a page with the {bibliography} directive in _toc.yml")
     url = page.book.page_url(page.book.bibliography)
@@ -299,7 +296,7 @@ def _role(page, role, content):
         return _cite(page, content, role)
     if role == "math":
         return f"${content}$"
-    raise UnsupportedMyst(f"{page.where()}: the role {{{role}}} has no Markdown form in "
+    raise UnsupportedMyst(f"{page.docname}: the role {{{role}}} has no Markdown form in "
                           "tools/reader_notebooks.py (add one to _role)")
 
 
@@ -339,7 +336,7 @@ def _image_url(page, path):
 def _solution_title(page, block):
     label = block.arg.split()[0] if block.arg else ""
     if label not in page.book.labels:
-        raise UnsupportedMyst(f"{page.where()}: {{{block.name}}} {block.arg!r} names no exercise")
+        raise UnsupportedMyst(f"{page.docname}: {{{block.name}}} {block.arg!r} names no exercise")
     return f"{page.book.labels[label][1]} 的解答"
 
 
@@ -391,7 +388,7 @@ def convert_markdown(text, page):
         elif name in ("code-block", "code", "sourcecode"):
             emit(f"```{block.arg}\n{block.body.rstrip()}\n```\n")
         else:
-            raise UnsupportedMyst(f"{page.where()}: the directive {{{name}}} has no Markdown form in "
+            raise UnsupportedMyst(f"{page.docname}: the directive {{{name}}} has no Markdown form in "
                                   "tools/reader_notebooks.py (add one to convert_markdown)")
     return [(md.strip("\n"), collapsed) for md, collapsed in pieces if md.strip()]
 
@@ -400,7 +397,7 @@ def _body(text, page):
     """A directive's body as one piece of Markdown (exercises and gated solutions cannot nest)."""
     pieces = convert_markdown(text, page)
     if len(pieces) > 1 or any(collapsed for _, collapsed in pieces):
-        raise UnsupportedMyst(f"{page.where()}: an exercise or a {{solution-start}} inside another directive")
+        raise UnsupportedMyst(f"{page.docname}: an exercise or a {{solution-start}} inside another directive")
     return pieces[0][0] if pieces else ""
 
 
