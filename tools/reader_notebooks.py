@@ -528,10 +528,19 @@ def main(argv=None):
     parser.add_argument("--no-wheel", action="store_true", help="skip building the package's wheel")
     args = parser.parse_args(argv)
     written = write_notebooks(args.out, wheel=not args.no_wheel)
+    sources = [nbformat.read(ROOT / f"{d}.ipynb", as_version=4) for d in chapter_docnames()]
+    print(f"MyST markup in the Markdown of the chapters: {markup_count(sources)}")
     for edition in EDITIONS:
-        n = sum(1 for p in written if p.parent.name == edition)
-        print(f"{n} {edition} notebooks in {args.out / edition}")
+        notebooks = [nbformat.read(p, as_version=4) for p in written if p.parent.name == edition]
+        print(f"{len(notebooks)} {edition} notebooks in {args.out / edition}, "
+              f"MyST markup left: {markup_count(notebooks)}")
     return 0
+
+
+def markup_count(notebooks):
+    """How many pieces of MyST markup (``leftover_markup``) the notebooks' Markdown cells hold."""
+    return sum(len(leftover_markup(c.source)) for nb in notebooks for c in nb.cells
+               if c.cell_type == "markdown")
 
 
 if __name__ == "__main__":
