@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # Jupyter Book (strict: a Sphinx warning or a failing cell fails the build).
 BUILD_BOOK := $(BIN)/python tools/build_book.py
 
-.PHONY: book book-quick book-student book-student-quick pdf pdf-quick lab test test-unit test-book \
+.PHONY: book book-quick book-student book-student-quick notebooks pdf pdf-quick lab test test-unit test-book \
 	lint bench system-deps pdf-deps install clean replicate replication-page
 
 install: $(STAMP)
@@ -41,6 +41,12 @@ book-student: $(STAMP)
 
 book-student-quick: $(STAMP)
 	$(BIN)/python tools/student_edition.py --mode quick
+
+## make notebooks: every chapter as a reader notebook and a student notebook (no solutions), MyST
+## turned into Markdown that Colab and JupyterLab render, outputs cleared, into
+## _build/notebooks/{reader,student}/, with the package's wheel their Colab setup cell installs
+notebooks: $(STAMP)
+	$(BIN)/python tools/reader_notebooks.py --out _build/notebooks
 
 ## make pdf: the whole book as a Chinese PDF, _build/latex/book.pdf (xelatex),
 ## from the same execution cache; also copied into _build/html (the preface links to it)

@@ -29,6 +29,36 @@ if IN_COLAB:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "git+{url}@{branch}"], check=True)'''
 
+# The first cell of the reader and student notebooks (tools/reader_notebooks.py): in Colab it
+# installs the package's wheel published with them, and says clearly when that fails.
+READER_TEMPLATE = '''\
+# 环境准备：在 Colab 中安装本书的辅助包 d2lzh_pytorch（本地运行时什么也不做）
+import subprocess
+import sys
+
+try:
+    import google.colab  # noqa: F401  只有 Colab 里才有这个模块
+    IN_COLAB = True
+except ImportError:
+    IN_COLAB = False
+if IN_COLAB:
+    # 与这些笔记本一同发布的辅助包（README 的“发布笔记本”一节）
+    BASE = "{base}"
+    PACKAGE = f"{{BASE}}/{wheel}"
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", PACKAGE],
+        capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise RuntimeError(
+            f"pip could not install the book's package from {{PACKAGE}}: "
+            "check that this address is reachable (the notebooks and the "
+            f"package are published there together).\\n{{pip.stderr[-2000:]}}")'''
+
+
+def render_reader(base, wheel):
+    """The setup cell of the reader and student notebooks: install ``<base>/<wheel>`` in Colab."""
+    return READER_TEMPLATE.format(base=base.rstrip("/"), wheel=wheel)
+
 
 def render(root=ROOT):
     """The setup cell's source for the repository named in ``root/_config.yml``."""
