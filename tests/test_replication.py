@@ -78,6 +78,18 @@ def test_a_passing_chapter_is_cached_with_its_claims(tmp_path, capsys):
     assert again == records
 
 
+def test_a_chapter_that_does_not_finish_is_recorded_and_the_replication_goes_on(tmp_path):
+    write_book(tmp_path, {"01_a": 'd2l.claim(True, "A holds")\nraise RuntimeError("boom")',
+                          "02_b": 'd2l.claim(True, "B holds")'})
+    out = tmp_path / "_build" / "replicate" / "seed2-threads1"
+    _, records = build_book.prepare("full", 2, 120, tmp_path, out=out, seed_base=2, threads=1,
+                                    keep_failed=True)
+    assert "boom" in records["01_a.ipynb"]["error"] and len(records["01_a.ipynb"]["claims"]) == 2
+    assert "error" not in records["02_b.ipynb"]
+    failures = build_book.failing_claims(records)
+    assert [(name, index) for name, index, _ in failures] == [("01_a.ipynb", None)]
+
+
 def test_a_replication_keeps_going_and_uses_its_seed_base(tmp_path, monkeypatch):
     write_book(tmp_path, FAILING)
     monkeypatch.setenv("BN_BOOK_SEED", "0")  # the caller's variable does not reach the run
@@ -107,6 +119,10 @@ def test_the_page_shows_each_claim_in_each_run_and_marks_old_versions():
     assert "| 1 | claim 0 | ✓ | ✓ | ✓\\* |" in page  # run C ran an older version of the chapter
     assert "| 2 | claim 1 | ✓ | ✗ | — |" in page
     assert "- 断言 2，运行 B：CI [-1, 2]" in page
+    broken = record(3, [True])
+    broken["chapters"]["01_a.ipynb"]["error"] = "CellTimeoutError: a cell timed out"
+    partial = replication_page.render([broken], [("01_a.ipynb", "第一章", "abc")])
+    assert "| 1 | claim 0 | ✓ |" in partial and "这一章没有执行完（CellTimeoutError: a cell timed out）" in partial
     assert "## 第二章\n\n这一章还没有被记录的运行。" in page
 
 

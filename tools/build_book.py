@@ -155,9 +155,19 @@ def chapter_record(out, name):
 
 
 def failing_claims(records):
-    """[(chapter, index, claim)] of every checked claim that does not hold, in chapter order."""
-    return [(name, i, c) for name, record in sorted(records.items()) if record
-            for i, c in enumerate(record["claims"]) if c["checked"] and not c["holds"]]
+    """[(chapter, index, claim)] of every checked claim that does not hold, in chapter order.
+
+    A chapter that did not finish (``"error"`` in its record) counts as one failure, index None.
+    """
+    found = []
+    for name, record in sorted(records.items()):
+        if not record:
+            continue
+        if record.get("error"):
+            found.append((name, None, {"statement": "the chapter did not run to its end",
+                                       "evidence": record["error"], "checked": True, "holds": False}))
+        found += [(name, i, c) for i, c in enumerate(record["claims"]) if c["checked"] and not c["holds"]]
+    return found
 
 
 def report_failures(failures, file=None):
@@ -166,7 +176,8 @@ def report_failures(failures, file=None):
     print(f"\n{len(failures)} claim(s) do not hold:", file=file)
     for name, index, c in failures:
         evidence = f"  [{c['evidence']}]" if c["evidence"] else ""
-        print(f"  {name} #{index + 1}: {c['statement']}{evidence}", file=file)
+        where = f"#{index + 1}" if index is not None else "(execution)"
+        print(f"  {name} {where}: {c['statement']}{evidence}", file=file)
     print("Rewrite the prose to what the data show, or give the experiment the power it needs.",
           file=file)
 
@@ -217,6 +228,12 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
               + ("  FAILED" if error else ""))
         if error:
             failed.append((name, error))
+            if keep_failed:  # a replication records that the chapter did not run, and goes on
+                (claims_dir / f"{Path(name).stem}.json").write_text(json.dumps(
+                    {"claims": claims, "code": code_digest(paths[name]), "seconds": round(seconds, 1),
+                     "date": time.strftime("%Y-%m-%d"), "commit": git_commit(root),
+                     "error": error.strip().splitlines()[-1][:300]}, ensure_ascii=False, indent=1) + "\n",
+                    encoding="utf-8")
             continue
         times[name] = round(seconds, 1)
         record = {"claims": claims, "code": code_digest(paths[name]), "seconds": round(seconds, 1),
@@ -228,7 +245,7 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
             if cached is not None:
                 cache.remove_cache(cached.pk)
     times_file.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
-    if failed:
+    if failed and not keep_failed:
         for name, error in failed:
             print(f"\n{name} failed:\n{error}", file=sys.stderr)
         raise SystemExit(f"{len(failed)} chapter(s) failed to execute: {', '.join(n for n, _ in failed)}")
