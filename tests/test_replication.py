@@ -122,7 +122,8 @@ def test_the_page_shows_each_claim_in_each_run_and_marks_old_versions():
     broken = record(3, [True])
     broken["chapters"]["01_a.ipynb"]["error"] = "CellTimeoutError: a cell timed out"
     partial = replication_page.render([broken], [("01_a.ipynb", "第一章", "abc")])
-    assert "| 1 | claim 0 | ✓ |" in partial and "这一章没有执行完（CellTimeoutError: a cell timed out）" in partial
+    assert "| 1 | claim 0 | ✓ |" in partial
+    assert "这一章没有执行完（CellTimeoutError: a cell timed out）" in partial
     assert "## 第二章\n\n这一章还没有被记录的运行。" in page
 
 
