@@ -58,7 +58,7 @@ def rel_error(got, expected):
 
 
 def check_close(what, got, expected, tol, hint="", verbose=True):
-    """Check that ``got`` matches ``expected`` to relative error ``tol``; print and return the error.
+    """Check that ``got`` matches ``expected`` to relative error ``tol`` and print the error.
 
     Raises ``CheckFailed`` naming ``what`` when ``got`` is not a tensor, has the
     wrong shape, holds NaN/inf, or is too far from ``expected``.
@@ -75,7 +75,6 @@ def check_close(what, got, expected, tol, hint="", verbose=True):
         raise CheckFailed(_message(f"{what}：相对误差 {err:.1e}，应不超过 {tol:.0e}。", hint))
     if verbose:
         print(f"通过：{what}（相对误差 {err:.1e}，应不超过 {tol:.0e}）")
-    return err
 
 
 def numerical_gradient(f, x, dout, h=1e-6):

@@ -21,8 +21,10 @@ def test_rel_error_is_scaled_by_the_largest_magnitude():
 
 def test_check_close_passes_and_prints(capsys):
     a = torch.randn(4, 3, dtype=torch.float64)
-    assert checks.check_close("输出", a.clone(), a, tol=1e-12) == 0.0
-    assert "通过：输出" in capsys.readouterr().out
+    checks.check_close("输出", a.clone(), a, tol=1e-12)
+    assert capsys.readouterr().out == "通过：输出（相对误差 0.0e+00，应不超过 1e-12）\n"
+    checks.check_close("输出", a.clone(), a, tol=1e-12, verbose=False)
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("got, expected_message", [
