@@ -167,6 +167,11 @@ def _points(p):
     return f"{p:g}"
 
 
+def _total(auto, manual):
+    text = f"共 {_points(auto + manual)} 分：自动评分 {_points(auto)} 分（公开检查与隐藏测试）"
+    return text + (f"，人工评分 {_points(manual)} 分。" if manual else "。")
+
+
 def page(name, nb, zip_name):
     """The student edition's page of an assignment (MyST): what to do, the points, the download."""
     parts = items(nb)
@@ -190,7 +195,7 @@ def page(name, nb, zip_name):
 
 ## 分值
 
-共 {_points(auto + manual)} 分：自动评分 {_points(auto)} 分（公开检查与隐藏测试），人工评分 {_points(manual)} 分。
+{_total(auto, manual)}
 隐藏测试不在你的笔记本里，评分时与公开检查一起运行；公开检查全部通过并不保证隐藏测试通过。
 
 | 评分项 | 方式 | 分值 |
