@@ -15,179 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import grade  # noqa: E402
 
-import assignments as asg  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import submissions as subs_fixture  # noqa: E402
+from submissions import BUGS, answer_cell, asg, write  # noqa: E402
 
-# Independent correct answers, written unlike the reference (var_mean, einsum, lerp_, rsqrt, a fused
-# scale and shift, other reduction orders, scipy's t.interval): the hidden tests must not depend on
-# the reference's way of writing it.
-INDEPENDENT = {
-    "bn_backprop": {
-        "batchnorm_forward": '''
-def batchnorm_forward(x, gamma, beta, eps=1e-5):
-    var, mean = torch.var_mean(x, dim=0, unbiased=False)
-    inv_std = torch.rsqrt(var + eps)
-    x_hat = (x - mean) * inv_std
-    return x_hat * gamma + beta, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
-''',
-        "batchnorm_backward": '''
-def batchnorm_backward(dout, cache):
-    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
-    n = dout.shape[0]
-    dbeta = torch.einsum("nd->d", dout)
-    dgamma = torch.einsum("nd,nd->d", dout, x_hat)
-    dx_hat = dout * gamma
-    xc = x_hat / inv_std
-    dinv_std = (dx_hat * xc).sum(0)
-    dvar = dinv_std * -0.5 * inv_std ** 3
-    dxc = dx_hat * inv_std + dvar * 2 * xc / n
-    return dxc - dxc.mean(0), dgamma, dbeta
-''',
-        "batchnorm_backward_alt": '''
-def batchnorm_backward_alt(dout, cache):
-    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
-    dx_hat = dout * gamma
-    dx = inv_std * (dx_hat - dx_hat.mean(0) - x_hat * (dx_hat * x_hat).mean(0))
-    return dx, (x_hat * dout).sum(0), dout.flip(0).sum(0)
-''',
-    },
-    "bn_layer": {
-        "BatchNorm": '''
-class BatchNorm(nn.Module):
-    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1):
-        super().__init__()
-        if num_dims not in {2, 4}:
-            raise ValueError("num_dims must be 2 or 4")
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-        self.num_dims, self.eps, self.momentum = num_dims, eps, momentum
-
-    def forward(self, X):
-        c = X.shape[1]
-        flat = X.transpose(0, 1).reshape(c, -1)
-        view = (1, c) + (1,) * (X.dim() - 2)
-        if self.training:
-            var, mean = torch.var_mean(flat, dim=1, correction=0)
-            count = flat.shape[1]
-            with torch.no_grad():
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * count / (count - 1), self.momentum)
-                self.num_batches_tracked.add_(1)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        return X * scale.view(view) + (self.bias - mean * scale).view(view)
-''',
-    },
-    "norm_family": {
-        "group_norm": '''
-def group_norm(x, num_groups, gamma, beta, eps=1e-5):
-    n, c = x.shape[:2]
-    if num_groups <= 0 or c % num_groups:
-        raise ValueError(f"cannot split {c} channels into {num_groups} groups")
-    flat = x.reshape(n * num_groups, -1)
-    var, mean = torch.var_mean(flat, dim=1, unbiased=False, keepdim=True)
-    y = ((flat - mean) * torch.rsqrt(var + eps)).reshape_as(x)
-    shape = (1, c) + (1,) * (x.dim() - 2)
-    return torch.addcmul(beta.view(shape), y, gamma.view(shape))
-''',
-    },
-    "bn_experiment": {
-        "paired_interval": '''
-def paired_interval(a, b, confidence=0.95):
-    d = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
-    n = len(d)
-    if n < 2:
-        raise ValueError("need two pairs or more")
-    mean = sum(d) / n
-    s = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1))
-    if s == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=s / math.sqrt(n))
-    return mean, float(low), float(high)
-''',
-    },
-}
-
-# planted mistakes: (assignment, answer id, [(reference text, buggy text)], checks that must fail)
-BUGS = {
-    "mean_term": ("bn_backprop", "batchnorm_backward", [("    dx = dx1 + dx2\n", "    dx = dx1\n")],
-                  {"backward", "hidden_backward_dx"}),
-    "dgamma_dbeta": ("bn_backprop", "batchnorm_backward",
-                     [("dbeta = dout.sum(dim=0)\n    dgamma = (dout * xhat).sum(dim=0)\n",
-                       "dbeta = dout.mean(dim=0)\n    dgamma = (dout * xhat).mean(dim=0)\n")],
-                     {"backward", "hidden_backward_params"}),
-    "no_eps": ("bn_backprop", "batchnorm_forward", [("torch.sqrt(var + eps)", "torch.sqrt(var)")],
-               {"forward", "hidden_forward_shapes", "hidden_eps"}),
-    "momentum_side": ("bn_layer", "BatchNorm",
-                      [("running_mean.mul_(1 - m).add_(m * mean)",
-                        "running_mean.mul_(m).add_((1 - m) * mean)"),
-                       ("running_var.mul_(1 - m).add_(m * unbiased)",
-                        "running_var.mul_(m).add_((1 - m) * unbiased)")],
-                      {"running_stats", "eval_output", "hidden_momentum"}),
-    "biased_var": ("bn_layer", "BatchNorm", [("unbiased = var * n / max(n - 1, 1)", "unbiased = var")],
-                   {"running_stats", "eval_output", "hidden_unbiased_var"}),
-    "eval_batch_stats": ("bn_layer", "BatchNorm",
-                         [("mean, var = self.running_mean, self.running_var",
-                           "mean, var = X.mean(dim=dims), X.var(dim=dims, unbiased=False)")],
-                         {"eval_output", "hidden_eval"}),
-    # statistics over every axis of a conv input (one mean for all channels) instead of (0, 2, 3);
-    # the 4-D parts of the unbiased-variance and gradient tests fail with it, as they must
-    "conv_axes": ("bn_layer", "BatchNorm", [("else (0, 2, 3)", "else (0, 1, 2, 3)")],
-                  {"train_output", "running_stats", "eval_output", "hidden_conv_axes", "hidden_grads",
-                   "hidden_unbiased_var"}),
-    "autograd_history": ("bn_layer", "BatchNorm",
-                         [("            with torch.no_grad():\n", "            if True:\n"),
-                          ("self.running_mean.mul_(1 - m).add_(m * mean)",
-                           "self.running_mean = (1 - m) * self.running_mean + m * mean"),
-                          ("self.running_var.mul_(1 - m).add_(m * unbiased)",
-                           "self.running_var = (1 - m) * self.running_var + m * unbiased")],
-                         {"hidden_detached"}),
-    # per-channel statistics whatever the number of groups (instance norm for every G)
-    "group_axes": ("norm_family", "group_norm",
-                   [("x.reshape(n, num_groups, c // num_groups, h, w)", "x.reshape(n, c, 1, h, w)")],
-                   {"gn_basic", "gn_ln_in", "hidden_shapes", "hidden_grads", "hidden_eps"}),
-    "normal_quantile": ("bn_experiment", "paired_interval",
-                        [("stats.t.ppf((1 + confidence) / 2, df=n - 1)",
-                          "stats.norm.ppf((1 + confidence) / 2)")],
-                        {"paired_basic", "hidden_small_n", "hidden_confidence"}),
-}
 # the time limits of the main run: far above what a correct notebook needs, also on a busy machine
 TIMEOUT, CELL_TIMEOUT = 300, 120
-
-
-def _release(name):
-    return asg.release_notebook(asg.load(name))
-
-
-def _answer_cell(nb, ident):
-    (cell,) = [c for c in nb.cells if (c.metadata.get("grading") or {}).get("id") == ident]
-    return cell
-
-
-def _write(folder, student, name, nb):
-    path = folder / student / name / f"{name}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def _planted(name, ident, edits):
-    nb = asg.load(name)
-    cell = _answer_cell(nb, ident)
-    for old, new in edits:
-        assert cell.source.count(old) == 1, f"{old!r} is not once in the reference {ident}"
-        cell.source = cell.source.replace(old, new)
-    return nb
 
 
 @pytest.fixture(scope="module")
@@ -195,19 +34,15 @@ def graded(tmp_path_factory):
     """Grade the main class once: ``(results by (student, assignment), output folder)``."""
     subs, out = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("grades")
     for name in asg.ASSIGNMENTS:
-        _write(subs, "reference", name, asg.load(name))
-        _write(subs, "release", name, _release(name))
-        nb = _release(name)
-        for ident, code in INDEPENDENT[name].items():
-            _answer_cell(nb, ident).source = code.strip()
-        nb.cells.append(nbformat.v4.new_code_cell("while True:\n    pass  # a scratch cell: never run"))
-        _write(subs, "independent", name, nb)
-    for bug, (name, ident, edits, _) in BUGS.items():
-        _write(subs, f"bug_{bug}", name, _planted(name, ident, edits))
+        write(subs, "reference", name, asg.load(name))
+        write(subs, "release", name, subs_fixture.release(name))
+        write(subs, "independent", name, subs_fixture.independent(name))
+    for bug in BUGS:
+        write(subs, f"bug_{bug}", *subs_fixture.buggy(bug))
     crash = asg.load("bn_backprop")
-    cell = _answer_cell(crash, "batchnorm_forward")
+    cell = answer_cell(crash, "batchnorm_forward")
     cell.source = 'raise RuntimeError("half-finished")\n' + cell.source
-    _write(subs, "crash", "bn_backprop", crash)
+    write(subs, "crash", "bn_backprop", crash)
     results = grade.grade_all(subs, out, jobs=2, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
                               log=lambda *a: None)
     return {(r["student"], r["assignment"]): r for r in results}, out
@@ -281,13 +116,13 @@ def test_grades_csv_lists_every_student_and_assignment(graded):
 def broken(tmp_path_factory):
     """A small class that loops, kills its kernel or hands in something else; short time limits."""
     subs, out = tmp_path_factory.mktemp("broken"), tmp_path_factory.mktemp("broken-grades")
-    nb = _release("bn_experiment")
-    _answer_cell(nb, "paired_interval").source = (
+    nb = subs_fixture.release("bn_experiment")
+    answer_cell(nb, "paired_interval").source = (
         "def paired_interval(a, b, confidence=0.95):\n    while True:\n        pass")
-    _write(subs, "looper", "bn_experiment", nb)
-    nb = _release("norm_family")
-    _answer_cell(nb, "group_norm").source = "import os\nos._exit(3)"
-    _write(subs, "dies", "norm_family", nb)
+    write(subs, "looper", "bn_experiment", nb)
+    nb = subs_fixture.release("norm_family")
+    answer_cell(nb, "group_norm").source = "import os\nos._exit(3)"
+    write(subs, "dies", "norm_family", nb)
     garbage = subs / "garbage" / "bn_layer" / "bn_layer.ipynb"
     garbage.parent.mkdir(parents=True)
     garbage.write_text("这不是笔记本", encoding="utf-8")
