@@ -33,6 +33,7 @@ import hashlib
 import html
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -201,7 +202,8 @@ def execute(codes, long_cells, seed, timeout, cell_timeout):
                                 resources={"metadata": {"path": workdir}})
         deadline = time.monotonic() + timeout
         try:
-            with client.setup_kernel(env=_kernel_env(seed)):
+            # the kernel's own stderr (ZMQ and debugger notices) is not the student's output
+            with client.setup_kernel(env=_kernel_env(seed), stderr=subprocess.DEVNULL):
                 dead = None
                 for index, cell in enumerate(nb.cells):
                     left = deadline - time.monotonic()
