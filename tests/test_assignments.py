@@ -258,6 +258,19 @@ def test_make_targets():
     assert result.returncode == 2 and "usage: make grade SUBMISSIONS=<dir>" in result.stdout
 
 
+def test_readme_and_teachers_guide_name_the_commands_and_the_points():
+    guide = (ROOT / "chapters" / "teaching.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in (guide, readme):
+        assert "make assignments" in text and "make grade SUBMISSIONS=" in text
+    for name in asg.ASSIGNMENTS:
+        items = asg.items(asg.load(name))
+        auto = sum(i.points for i in items if i.role in asg.SCORED)
+        manual = sum(i.points for i in items if i.role == "written")
+        row = next(line for line in guide.splitlines() if line.startswith(f"| `{name}`"))
+        assert f"| {auto:g} 分 |" in row and (f"| {manual:g} 分" in row if manual else "| — |" in row), row
+
+
 # ------------------------------------------------------------------ the built student edition
 
 
