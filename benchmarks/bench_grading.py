@@ -8,8 +8,9 @@ turn: bn_backprop, bn_layer, norm_family, bn_experiment), a mix of reference
 solutions, independent correct answers, untouched releases and planted
 mistakes (tests/fixtures/submissions.py), and grades them with
 ``tools/grade.py`` (no cache, fresh output each repeat). Reports the median,
-minimum and maximum wall time of ``--repeats`` runs, the time per notebook, and
-the machine's load average before and after, since other processes on a
+minimum and maximum wall time of ``--repeats`` runs, the time per notebook, the
+CPU time of the kernels and workers (what the grading costs whatever else runs),
+and the machine's load average before and after, since other processes on a
 shared machine slow every kernel down.
 """
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -63,22 +65,25 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs; the median is reported (default: 3)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks at the same time (default: 2)")
     args = parser.parse_args(argv)
-    times, load = [], [os.getloadavg()[0]]
+    times, cpu, load = [], [], [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         folder = Path(tmp) / "submissions"
         made = make_class(folder, args.submissions)
         for repeat in range(args.repeats):
-            start = time.perf_counter()
+            start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             results = grade.grade_all(folder, Path(tmp) / f"grades{repeat}", jobs=args.jobs, use_cache=False,
                                       log=lambda *a: None)
             times.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, and the kernels they reaped
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             load.append(os.getloadavg()[0])
             graded = sum(r["status"] != "missing" for r in results)
-            print(f"run {repeat + 1}: {times[-1]:.1f} s for {graded} notebooks", flush=True)
+            print(f"run {repeat + 1}: {times[-1]:.1f} s, {cpu[-1]:.0f} CPU-s for {graded} notebooks", flush=True)
     median = statistics.median(times)
     report = {"submissions": args.submissions, "kinds": made, "jobs": args.jobs, "repeats": args.repeats,
               "median_s": round(median, 1), "min_s": round(min(times), 1), "max_s": round(max(times), 1),
               "per_notebook_s": round(median / args.submissions, 2),
+              "cpu_s": [round(c, 1) for c in cpu], "cpu_per_notebook_s": round(statistics.median(cpu) / graded, 2),
               "load_average_1min": [round(x, 1) for x in load],
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -6,6 +6,7 @@ edition's part 作业 is checked at the end (``book`` marker).
 
 import ast
 import csv
+import os
 import subprocess
 import sys
 import zipfile
@@ -274,7 +275,8 @@ def test_readme_and_teachers_guide_name_the_commands_and_the_points():
 # ------------------------------------------------------------------ the built student edition
 
 
-STUDENT_HTML = ROOT / "_build" / "quick" / "student" / "html"
+# as in tests/test_book.py: `make book-student-quick`'s output, or BN_BOOK_STUDENT_HTML
+STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
 
 
 @pytest.mark.book

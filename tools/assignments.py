@@ -189,7 +189,8 @@ def page(name, nb, zip_name):
 ## 下载与提交
 
 - 下载笔记本：{{download}}`{zip_name} <{zip_name}>`（解压后是文件夹 `{name}/`，里面是 `{name}.ipynb`）。
-- 在 JupyterLab 或 Colab 中打开它，在标有“答案”的单元里写出 {defs}，每写完一个就运行紧跟着的检查单元。
+- 在 JupyterLab 或 Colab 中打开它，在答案单元（写着 `raise NotImplementedError` 的单元）里写出 {defs}，
+  每写完一个就运行紧跟着的检查单元。
 - 交回整个 `{name}/` 文件夹（里面是你保存过的 `{name}.ipynb`）。评分时只运行答案单元和原有的检查，
   你自己添加的单元不会运行，所以辅助函数请写在答案单元里。
 
