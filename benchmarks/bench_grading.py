@@ -78,12 +78,14 @@ def main(argv=None):
             cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             load.append(os.getloadavg()[0])
             graded = sum(r["status"] != "missing" for r in results)
-            print(f"run {repeat + 1}: {times[-1]:.1f} s, {cpu[-1]:.0f} CPU-s for {graded} notebooks", flush=True)
+            print(f"run {repeat + 1}: {times[-1]:.1f} s, {cpu[-1]:.0f} CPU-s for {graded} notebooks",
+                  flush=True)
     median = statistics.median(times)
     report = {"submissions": args.submissions, "kinds": made, "jobs": args.jobs, "repeats": args.repeats,
               "median_s": round(median, 1), "min_s": round(min(times), 1), "max_s": round(max(times), 1),
               "per_notebook_s": round(median / args.submissions, 2),
-              "cpu_s": [round(c, 1) for c in cpu], "cpu_per_notebook_s": round(statistics.median(cpu) / graded, 2),
+              "cpu_s": [round(c, 1) for c in cpu],
+              "cpu_per_notebook_s": round(statistics.median(cpu) / graded, 2),
               "load_average_1min": [round(x, 1) for x in load],
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               "date": time.strftime("%Y-%m-%d %H:%M")}
