@@ -124,7 +124,8 @@ def test_release_is_reproducible(release, tmp_path):
 
 def test_strip_solution_keeps_indentation_and_rejects_broken_markers():
     source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"
-    assert asg.strip_solution(source) == "def f(x):\n    # 在这里写你的代码\n    raise NotImplementedError"
+    stub = '    raise NotImplementedError("还没有写：请在这个答案单元里完成它")'
+    assert asg.strip_solution(source) == "def f(x):\n    # 在这里写你的代码\n" + stub
     assert asg.strip_solution("### BEGIN SOLUTION\n答案\n### END SOLUTION", "markdown") == asg.WRITTEN_STUB
     for broken in ("### BEGIN SOLUTION\nx", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
         with pytest.raises(asg.AssignmentError):

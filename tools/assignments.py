@@ -42,7 +42,7 @@ ASSIGNMENTS = ("bn_backprop", "bn_layer", "norm_family", "bn_experiment")
 ROLES = ("answer", "written", "check", "hidden", "skip")
 SCORED = ("check", "hidden")
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = "# 在这里写你的代码\nraise NotImplementedError"
+CODE_STUB = '# 在这里写你的代码\nraise NotImplementedError("还没有写：请在这个答案单元里完成它")'
 WRITTEN_STUB = "（在这里写下你的回答）"
 # a zip is the same bytes for the same notebook
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)
