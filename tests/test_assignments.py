@@ -189,6 +189,8 @@ def test_discover_follows_nbgraders_layout(tmp_path):
     assert found[("bob", "bn_layer")][0] is None and "2 个笔记本" in found[("bob", "bn_layer")][1]
     with pytest.raises(grade.GradingError, match="no student folders"):
         grade.discover(tmp_path / "amy" / "bn_layer")
+    with pytest.raises(grade.GradingError, match="no submission in"):  # e.g. the release folder itself
+        grade.discover(tmp_path / "amy")
     with pytest.raises(grade.GradingError, match="not a folder"):
         grade.discover(tmp_path / "nothing")
 

@@ -96,6 +96,9 @@ def discover(submissions):
                               f"文件夹 {name}/ 里有 {len(others)} 个笔记本，但没有 {name}.ipynb。"))
             else:
                 found.append((student.name, name, None, ""))
+    if all(path is None for _, _, path, _ in found):
+        raise GradingError(f"no submission in {submissions}: expected {submissions}/<student>/<assignment>/"
+                           f"<assignment>.ipynb with <assignment> one of {', '.join(asg.ASSIGNMENTS)}")
     return found
 
 
