@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 BUILD_BOOK := $(BIN)/python tools/build_book.py
 
 .PHONY: book book-quick book-student book-student-quick notebooks pdf pdf-quick lab test test-unit test-book \
-	lint bench system-deps pdf-deps install clean replicate replication-page
+	lint bench system-deps pdf-deps install clean replicate replication-page assignments grade
 
 install: $(STAMP)
 
@@ -69,11 +69,27 @@ replicate: $(STAMP)
 replication-page: $(STAMP)
 	$(BIN)/python tools/replication_page.py
 
-## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv)
+## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv);
+## `make lab LAB_DIR=_build/assignments` opens the student notebooks of `make assignments`
 LAB_ARGS ?=
+LAB_DIR ?= chapters
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (BN book)" >/dev/null
-	$(BIN)/jupyter lab --ServerApp.root_dir=chapters $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+## make assignments: the student notebooks (no solutions, no hidden tests) and one zip per
+## assignment into _build/assignments (teacher notebooks: assignments/<name>/<name>.ipynb)
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py
+
+## make grade SUBMISSIONS=<dir>: run and score <dir>/<student>/<assignment>/<assignment>.ipynb
+## offline; _build/grades/grades.csv, feedback/<student>/<assignment>.html, manual.csv
+SUBMISSIONS ?=
+GRADE_ARGS ?=
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir>, holding" \
+	  "<dir>/<student>/<assignment>/<assignment>.ipynb (GRADE_ARGS=\"--jobs 2 --timeout 120\")"; exit 2; }
+	$(BIN)/python tools/grade.py "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 ## Debian packages of the PDF: xelatex, Chinese support, the LaTeX packages Sphinx and
 ## Jupyter Book load (bbm.sty: texlive-fonts-extra; ZapfDingbats: texlive-fonts-recommended),

@@ -1,12 +1,12 @@
-"""The first code cell of every chapter notebook, rendered from ``_config.yml``.
+"""The first code cell of every chapter and assignment notebook, rendered from ``_config.yml``.
 
 In Colab the cell installs the helper package from the book's repository
 (``repository.url`` and ``repository.branch`` of ``_config.yml``, the one place
 that names them); locally it does nothing. It is tagged ``remove-cell`` so the
 HTML book does not show it.
 
-    python tools/setup_cell.py          # write the cell into every chapter
-    python tools/setup_cell.py --check  # exit 1 if a chapter's cell is missing or stale
+    python tools/setup_cell.py          # write the cell into every chapter and assignment
+    python tools/setup_cell.py --check  # exit 1 if a notebook's cell is missing or stale
 """
 
 import argparse
@@ -74,6 +74,11 @@ def chapter_paths(root=ROOT):
     return sorted(chapters.glob("[0-9][0-9]_*.ipynb")) + sorted(chapters.glob("appendix_*.ipynb"))
 
 
+def notebook_paths(root=ROOT):
+    """The chapters and the teacher notebooks of the assignments (their student copies keep the cell)."""
+    return chapter_paths(root) + sorted((root / "assignments").glob("*/*.ipynb"))
+
+
 def is_setup_cell(cell):
     """A code cell that looks like a setup cell (current or stale)."""
     return cell.cell_type == "code" and "IN_COLAB" in cell.source and "pip" in cell.source
@@ -107,7 +112,7 @@ def main(argv=None):
         import nbformat
 
         stale = []
-        for path in chapter_paths():
+        for path in notebook_paths():
             code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
             if not code or code[0].source != source:
                 stale.append(path.name)
@@ -115,7 +120,7 @@ def main(argv=None):
             print(f"stale setup cell in {', '.join(stale)}: run `python tools/setup_cell.py`")
             return 1
         return 0
-    changed = [path.name for path in chapter_paths() if sync(path, source)]
+    changed = [path.name for path in notebook_paths() if sync(path, source)]
     print(f"setup cell written into {', '.join(changed)}" if changed else "every setup cell is current")
     return 0
 

@@ -16,6 +16,10 @@ from the pages, from the search index and from the downloadable notebooks
 Solutions are the MyST directives of sphinx-exercise: ``{solution}`` blocks
 (backtick or colon fences) and everything from a ``{solution-start}`` to its
 ``{solution-end}``, code cells included.
+
+The student edition also gets a part 作业: one page per graded assignment
+(what to do, the points, a download of the student notebook), written by
+``tools/assignments.py`` from the teacher notebooks, whose release it builds.
 """
 
 import argparse
@@ -31,6 +35,8 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_book  # noqa: E402
 import myst_blocks  # noqa: E402
+
+import assignments  # noqa: E402
 
 ROOT = build_book.ROOT
 # pages left out of the student edition: the teacher's guide (which exercises suit an exam) and
@@ -94,8 +100,15 @@ def student_config(config, root=ROOT):
     return config
 
 
+ASSIGNMENTS_PART = {"caption": "作业", "chapters": [{"file": f"assignments/{name}"}
+                                                   for name in assignments.ASSIGNMENTS]}
+
+
 def student_toc(toc):
-    """``_toc.yml`` (a dict) without the teachers' pages (``TEACHER_PAGES``)."""
+    """``_toc.yml`` (a dict) without the teachers' pages (``TEACHER_PAGES``), with the part 作业.
+
+    The part 作业 goes before the appendix (the part whose caption starts with 附录), or last.
+    """
     toc = copy.deepcopy(toc)
 
     def walk(node):
@@ -104,7 +117,22 @@ def student_toc(toc):
                 node[key] = [walk(e) for e in node[key] if e.get("file") not in TEACHER_PAGES]
         return node
 
-    return walk(toc)
+    toc = walk(toc)
+    parts = toc.setdefault("parts", [])
+    where = next((i for i, p in enumerate(parts) if str(p.get("caption", "")).startswith("附录")), len(parts))
+    parts.insert(where, copy.deepcopy(ASSIGNMENTS_PART))
+    return toc
+
+
+def write_assignment_pages(src, release=assignments.RELEASE_DIR, root=ROOT):
+    """Build the assignments' release into ``release``; write each page and zip into ``src``."""
+    zips = assignments.build_release(release, root)
+    folder = src / "assignments"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in zips.items():
+        shutil.copy(path, folder / path.name)
+        page = assignments.page(name, assignments.load(name, root), path.name)
+        (folder / f"{name}.md").write_text(page, encoding="utf-8")
 
 
 def executed(path, cache):
@@ -134,6 +162,7 @@ def write_sources(mode, root=ROOT):
                                   encoding="utf-8")
     for name in BOOK_FILES:
         shutil.copy(root / name, src / name)
+    write_assignment_pages(src, root / "_build" / "assignments", root)
     cache = get_cache(build_book.build_dir(mode, root) / ".jupyter_cache")
     for path in sorted((root / "chapters").iterdir()):
         if path.suffix == ".ipynb":
