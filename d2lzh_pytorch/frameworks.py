@@ -192,7 +192,7 @@ BN_CONVENTIONS = {
                   names=("gamma", "beta", "moving_mean", "moving_variance")),
     "flax": dict(momentum_weights="old", momentum=0.99, eps=1e-5, unbiased=False, channel_axis=-1,
                  names=("params/scale", "params/bias", "batch_stats/mean", "batch_stats/var")),
-    "mindspore": dict(momentum_weights="old", momentum=0.9, eps=1e-5, unbiased=False, channel_axis=1,
+    "mindspore": dict(momentum_weights="old", momentum=0.9, eps=1e-5, unbiased=True, channel_axis=1,
                       names=("gamma", "beta", "moving_mean", "moving_variance")),
 }
 
