@@ -200,31 +200,32 @@ BN_CONVENTIONS = {
 def convert_bn(layer, src, dst="pytorch"):
     """Map one BN layer from framework ``src``'s conventions to ``dst``'s.
 
-    ``layer`` is a dict with ``momentum`` and ``eps`` as ``src`` means them (missing: ``src``'s
-    defaults) and the four arrays under ``src``'s names (``BN_CONVENTIONS[src]["names"]``); the result
-    has ``dst``'s momentum (the same running averages), the same ``eps`` (it is a number, not a
-    convention: keep it, do not take ``dst``'s default) and the arrays under ``dst``'s names.
-    Other keys are an error. Whether the running variance is biased is a property of the framework's
-    update, not of the stored numbers: a ported model predicts the same, but training on continues with
-    ``dst``'s rule.
-    """
+    ``layer``: ``momentum`` and ``eps`` as ``src`` means them (missing:
+    ``src``'s defaults) and the four arrays under ``src``'s names. Returns
+    ``dst``'s momentum for the same running averages, the same ``eps`` (a
+    number of the trained layer: never ``dst``'s default) and the arrays
+    under ``dst``'s names. Biased or unbiased running variance is a rule of
+    the framework's update, not of the stored numbers: the ported layer
+    predicts the same and goes on training by ``dst``'s rule."""
     for name in (src, dst):
         if name not in BN_CONVENTIONS:
-            raise ValueError(f"unknown framework {name!r}; use one of {sorted(BN_CONVENTIONS)}")
+            raise ValueError(f"unknown framework {name!r}; use one of "
+                             f"{sorted(BN_CONVENTIONS)}")
     s, d = BN_CONVENTIONS[src], BN_CONVENTIONS[dst]
     unknown = set(layer) - set(s["names"]) - {"momentum", "eps"}
     if unknown:
-        raise KeyError(f"{sorted(unknown)} are not {src}'s BN names; expected {list(s['names'])}, "
-                       "'momentum' and 'eps'")
+        raise KeyError(f"{sorted(unknown)} are not {src}'s BN names; "
+                       f"expected {list(s['names'])}, 'momentum', 'eps'")
     missing = [name for name in s["names"] if name not in layer]
     if missing:
         raise KeyError(f"{missing} missing from the {src} layer")
     momentum = float(layer.get("momentum", s["momentum"]))
     if not 0 <= momentum <= 1:
         raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-    weight_of_new = momentum if s["momentum_weights"] == "new" else 1 - momentum
-    momentum = weight_of_new if d["momentum_weights"] == "new" else 1 - weight_of_new
-    out = {"momentum": round(momentum, 12),  # 1 - 0.9 is 0.09999999999999998 in floating point
+    # the weight of the new batch statistic, then dst's way of saying it
+    new = momentum if s["momentum_weights"] == "new" else 1 - momentum
+    momentum = new if d["momentum_weights"] == "new" else 1 - new
+    out = {"momentum": round(momentum, 12),  # not 0.09999999999999998
            "eps": float(layer.get("eps", s["eps"]))}
     for a, b in zip(s["names"], d["names"], strict=True):
         out[b] = np.asarray(layer[a])

@@ -42,6 +42,12 @@ frozen.trainable = False
 outputs["y_frozen_training_true"] = nchw(frozen(nhwc(x_eval), training=True))
 outputs["frozen_mean"] = np.asarray(frozen.moving_mean)
 
+# channel-first input to a channel-last layer: Keras takes the last axis (W)
+# as the channels and builds one gamma per column, without an error
+wrong = keras.layers.BatchNormalization()
+wrong(x_eval, training=True)
+info["nchw_gamma_shape"] = list(wrong.gamma.shape)
+
 info.update(framework="Keras", version=keras.__version__,
             backend=keras.backend.backend(),
             momentum=bn.momentum, eps=bn.epsilon, channel_axis=bn.axis,

@@ -6,16 +6,27 @@ in gluonbook's form: ``load_data_fashion_mnist`` reads the repository's copy of
 Fashion-MNIST (the directory in ``BN_BOOK_FASHION_MNIST``) instead of
 downloading it, and ``train_ch5`` is gluonbook's training loop, printing one
 line per epoch. Runs in .venv-mxnet only.
+
+The book's settings come from the environment: ``BN_BOOK_RUN_SEED`` seeds
+MXNet's and NumPy's generators at import; ``BN_BOOK_MAX_EPOCHS`` stops
+``train_ch5`` after that many of the notes' epochs and ``BN_BOOK_NUM_TRAIN``
+keeps the first images of the training set (the book's time budget and its
+quick mode). Unset, the notes' settings run unchanged.
 """
 
 import gzip
 import os
 import time
 
+import mxnet as mx
 import numpy as np
 from d2l import mxnet as _d2l
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
+
+if os.environ.get("BN_BOOK_RUN_SEED"):
+    mx.random.seed(int(os.environ["BN_BOOK_RUN_SEED"]))
+    np.random.seed(int(os.environ["BN_BOOK_RUN_SEED"]))
 
 
 def __getattr__(name):  # everything else: d2l 1.0.3's MXNet helpers
@@ -80,6 +91,8 @@ def evaluate_accuracy(data_iter, net, ctx):
 
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs):
     """gluonbook's training loop; also returns the per-epoch history as a dict of lists."""
+    if os.environ.get("BN_BOOK_MAX_EPOCHS"):
+        num_epochs = min(num_epochs, int(os.environ["BN_BOOK_MAX_EPOCHS"]))
     print("training on", ctx)
     loss = gloss.SoftmaxCrossEntropyLoss()
     history = {"loss": [], "train_acc": [], "test_acc": []}

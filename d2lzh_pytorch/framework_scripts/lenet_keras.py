@@ -36,4 +36,7 @@ for layer in net.layers:
     for w in layer.weights:
         outputs[f"{layer.name}/{w.name}"] = np.asarray(w)
 info.update(train_acc=history.history["accuracy"],
+            bn_hyperparameters={layer.name: [layer.momentum, layer.epsilon]
+                                for layer in net.layers
+                                if isinstance(layer, layers.BatchNormalization)},
             layers=[layer.name for layer in net.layers])
