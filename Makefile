@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 BUILD_BOOK := $(BIN)/python tools/build_book.py
 
 .PHONY: book book-quick book-student book-student-quick pdf pdf-quick lab test test-unit test-book \
-	lint bench system-deps pdf-deps install clean frameworks
+	lint bench system-deps pdf-deps install clean replicate replication-page frameworks
 
 install: $(STAMP)
 
@@ -69,6 +69,19 @@ pdf: $(STAMP) pdf-deps frameworks
 
 pdf-quick: $(STAMP) pdf-deps frameworks
 	$(BUILD_BOOK) --mode quick --pdf
+
+## make replicate SEED=<base> [THREADS=<n>]: every chapter in full mode with seed base <base>
+## (BN_BOOK_SEED) and <n> PyTorch threads per chapter, into _build/replicate/ (never _build/html);
+## records every claim in replications/, regenerates chapters/replication.md, fails if a claim fails
+SEED ?=
+THREADS ?= 1
+replicate: $(STAMP) frameworks
+	@test -n "$(SEED)" || { echo "usage: make replicate SEED=<seed base, e.g. 1> [THREADS=<threads, default 1>]"; exit 2; }
+	$(BIN)/python tools/replicate.py --seed-base $(SEED) --threads $(THREADS)
+
+## the replication page from the recorded runs (make replicate does this too)
+replication-page: $(STAMP)
+	$(BIN)/python tools/replication_page.py
 
 ## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv)
 LAB_ARGS ?=

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import building_book, quick_mode
+from .utils import book_seed
 
 __all__ = ["BN_CONVENTIONS", "ENVS", "EnvMissing", "EnvRun", "FRAMEWORK_ENV", "bn_probe_inputs",
            "convert_bn", "env_python", "have_env", "measure_bn_conventions", "run_in_env", "script_path",
@@ -236,8 +237,9 @@ def bn_probe_inputs(seed=0, steps=3, batch=8, channels=3, size=4):
     """Inputs for comparing BN layers (float32, NCHW): training batches
     ``x`` (steps, N, C, H, W), a prediction batch ``x_eval``, ``gamma``,
     ``beta``. Channel c has mean c - 1 and standard deviation 10**-c, so the
-    last channel's variance (1e-4 for 3 channels) is below Keras's eps."""
-    rng = np.random.default_rng(seed)
+    last channel's variance (1e-4 for 3 channels) is below Keras's eps.
+    The draw follows the book's seed base (``book_seed``)."""
+    rng = np.random.default_rng(book_seed(seed))
     scale = (10.0 ** -np.arange(channels))[:, None, None]
     shift = (np.arange(channels) - 1.0)[:, None, None]
     x = rng.standard_normal((steps + 1, batch, channels, size, size))

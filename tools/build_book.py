@@ -13,6 +13,9 @@
    first, one PyTorch thread each: on 2 cores two single-threaded processes
    train about 1.45x faster in total than one process with two threads.
    They fill the same jupyter-cache that Jupyter Book then reads.
+   Claims are recorded (``BN_BOOK_CLAIMS``), not raised: every failing claim of
+   every chapter is reported at the end and the build fails; a chapter with a
+   failing claim is not kept in the cache, so the next build runs it again.
 4. Jupyter Book builds the HTML from the cache (strict: warnings are errors),
    or with ``--pdf`` the PDF (``<build>/latex/book.pdf``, xelatex; ``make pdf``),
    which is then copied into the HTML book, whose preface links to it.
@@ -38,6 +41,7 @@ JB_FLAGS = ["-W", "-n", "--keep-going"]
 # full-mode execution times of the last measured build, committed: a fresh clone's first
 # build (no <build>/chapter-times.json yet) still starts the longest chapters first
 SEED_TIMES = ROOT / "tools" / "chapter-times.json"
+CLAIMS_DIR = "claims"  # <build>/claims/<chapter>.json: the claims of the cached execution
 PDF_NAME = "book.pdf"  # latex.latex_documents.targetname in _config.yml, as .pdf
 
 
@@ -49,13 +53,16 @@ def build_dir(mode, root=ROOT):
 def book_environment(mode, base=None):
     """The environment the chapters execute in: the mode is forced, not inherited."""
     env = dict(os.environ if base is None else base)
-    env.update(BN_BOOK_QUICK=MODES[mode], BN_BOOK_BUILD="1")
+    env.update(BN_BOOK_QUICK=MODES[mode], BN_BOOK_BUILD="1", BN_BOOK_SEED="0")
     return env
 
 
-def cache_key(mode, root=ROOT):
-    """A digest of what the executed outputs depend on besides the notebooks' code."""
-    digest = hashlib.sha256(f"mode={mode}\n".encode())
+def cache_key(mode, root=ROOT, extra=""):
+    """A digest of what the executed outputs depend on besides the notebooks' code.
+
+    ``extra`` names anything else the run depends on (``make replicate``'s seed base and threads).
+    """
+    digest = hashlib.sha256(f"mode={mode}\n{extra}".encode())
     files = sorted((root / "d2lzh_pytorch").rglob("*.py")) + [root / name for name in KEYED_FILES]
     for path in (p for p in files if p.exists()):
         digest.update(f"{path.relative_to(root)}\n".encode())
@@ -63,15 +70,15 @@ def cache_key(mode, root=ROOT):
     return digest.hexdigest()
 
 
-def drop_stale_cache(mode, out, root=ROOT):
-    """Remove the execution cache and Sphinx's environment when the key changed.
+def drop_stale_cache(mode, out, root=ROOT, extra=""):
+    """Remove the execution cache, its claims and Sphinx's environment when the key changed.
 
     Returns True when something was dropped.
     """
-    key_file, key = out / ".cache-key", cache_key(mode, root)
+    key_file, key = out / ".cache-key", cache_key(mode, root, extra)
     if key_file.exists() and key_file.read_text() == key:
         return False
-    for stale in (out / ".jupyter_cache", out / ".doctrees"):
+    for stale in (out / ".jupyter_cache", out / ".doctrees", out / CLAIMS_DIR):
         shutil.rmtree(stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key)
@@ -104,11 +111,16 @@ def ordering_times(times, seed_file=SEED_TIMES):
 
 
 def _execute_one(job):
-    """Pool worker: execute one notebook into the cache; (name, seconds, error or None)."""
+    """Pool worker: execute one notebook into the cache; (name, seconds, error or None).
+
+    The notebook's claims are recorded in ``claims_file`` (``BN_BOOK_CLAIMS``), not raised.
+    """
     from jupyter_cache import get_cache
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
-    cache_path, pk, uri, timeout = job
+    cache_path, pk, uri, timeout, claims_file = job
+    Path(claims_file).unlink(missing_ok=True)
+    os.environ["BN_BOOK_CLAIMS"] = claims_file  # the kernel inherits this worker's environment
     cache = get_cache(cache_path)
     start = time.perf_counter()
     code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
@@ -120,11 +132,60 @@ def _execute_one(job):
     return Path(uri).name, seconds, error
 
 
-def execute_chapters(out, env, jobs, timeout, root=ROOT):
-    """Execute the chapters the cache lacks, ``jobs`` at a time; return {name: seconds}."""
+def code_digest(path):
+    """A digest of a notebook's code cells: what says which version of a chapter ran."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    code = "\n\0".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:12]
+
+
+def read_claims(claims_file):
+    """The claims a chapter's run recorded, in order (a list of dicts)."""
+    path = Path(claims_file)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def chapter_record(out, name):
+    """What ``<out>`` holds on a chapter's cached run: claims, code digest, time, when (or None)."""
+    path = out / CLAIMS_DIR / f"{Path(name).stem}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def failing_claims(records):
+    """[(chapter, index, claim)] of every checked claim that does not hold, in chapter order."""
+    return [(name, i, c) for name, record in sorted(records.items()) if record
+            for i, c in enumerate(record["claims"]) if c["checked"] and not c["holds"]]
+
+
+def report_failures(failures, file=None):
+    """Print every failing claim, grouped by chapter (to standard error unless ``file``)."""
+    file = sys.stderr if file is None else file
+    print(f"\n{len(failures)} claim(s) do not hold:", file=file)
+    for name, index, c in failures:
+        evidence = f"  [{c['evidence']}]" if c["evidence"] else ""
+        print(f"  {name} #{index + 1}: {c['statement']}{evidence}", file=file)
+    print("Rewrite the prose to what the data show, or give the experiment the power it needs.",
+          file=file)
+
+
+def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
+    """Execute the chapters the cache lacks, ``jobs`` at a time; return {name: record}.
+
+    Every chapter's record (its claims, code digest, seconds, date, commit) is kept in
+    ``<out>/claims/`` beside the cache; chapters that ran earlier keep theirs. Unless
+    ``keep_failed``, a chapter with a failing claim is removed from the cache again (so
+    the next build runs it) and, after all chapters ran, every failing claim is reported
+    and the build stops.
+    """
     from jupyter_cache import get_cache
 
     cache = get_cache(out / ".jupyter_cache")
+    claims_dir = out / CLAIMS_DIR
+    claims_dir.mkdir(parents=True, exist_ok=True)
     times_file = out / "chapter-times.json"
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
     notebooks = chapters(root)
@@ -134,44 +195,89 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT):
     ours = {str(path) for path in notebooks}
     todo = {Path(r.uri).name: r for r in cache.list_unexecuted() if r.uri in ours}
     order = [p for p in longest_first(notebooks, ordering_times(times)) if p.name in todo]
-    if not order:
+    results = []
+    if order:
+        print(f"executing {len(order)} chapter(s), {jobs} at a time: {', '.join(p.name for p in order)}")
+        jobs_args = [(str(out / ".jupyter_cache"), todo[p.name].pk, todo[p.name].uri, timeout,
+                      str(claims_dir / f"{p.stem}.jsonl")) for p in order]
+        with mock.patch.dict(os.environ, env):  # the kernels inherit the workers' environment
+            with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
+                for name, seconds, error in pool.imap_unordered(_execute_one, jobs_args, chunksize=1):
+                    print(f"  done {name} ({seconds:.0f} s{', failed' if error else ''})", flush=True)
+                    results.append((name, seconds, error))
+    else:
         print("all chapters are in the execution cache")
-        return {}
-    print(f"executing {len(order)} chapter(s), {jobs} at a time: {', '.join(p.name for p in order)}")
-    jobs_args = [(str(out / ".jupyter_cache"), todo[p.name].pk, todo[p.name].uri, timeout) for p in order]
-    with mock.patch.dict(os.environ, env):  # the kernels inherit the workers' environment
-        with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-            results = list(pool.imap_unordered(_execute_one, jobs_args, chunksize=1))
+    paths = {p.name: p for p in notebooks}
     failed = []
     for name, seconds, error in sorted(results):
-        print(f"  {name}: {seconds:.1f} s" + ("  FAILED" if error else ""))
+        log = claims_dir / f"{Path(name).stem}.jsonl"
+        claims = read_claims(log)
+        log.unlink(missing_ok=True)
+        n_fail = sum(c["checked"] and not c["holds"] for c in claims)
+        print(f"  {name}: {seconds:.1f} s, {len(claims)} claims" + (f", {n_fail} FAIL" if n_fail else "")
+              + ("  FAILED" if error else ""))
         if error:
             failed.append((name, error))
-        else:
-            times[name] = round(seconds, 1)
+            continue
+        times[name] = round(seconds, 1)
+        record = {"claims": claims, "code": code_digest(paths[name]), "seconds": round(seconds, 1),
+                  "date": time.strftime("%Y-%m-%d"), "commit": git_commit(root)}
+        (claims_dir / f"{Path(name).stem}.json").write_text(
+            json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        if n_fail and not keep_failed:
+            cached = cache.get_cached_project_nb(todo[name].pk)
+            if cached is not None:
+                cache.remove_cache(cached.pk)
     times_file.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
     if failed:
         for name, error in failed:
             print(f"\n{name} failed:\n{error}", file=sys.stderr)
         raise SystemExit(f"{len(failed)} chapter(s) failed to execute: {', '.join(n for n, _ in failed)}")
-    return {name: seconds for name, seconds, _ in results}
+    records = {p.name: chapter_record(out, p.name) for p in notebooks}
+    for path in notebooks:  # a record of another version of the chapter says nothing of this one
+        if records[path.name] and records[path.name]["code"] != code_digest(path):
+            records[path.name] = None
+    failures = failing_claims(records)
+    if failures and not keep_failed:
+        report_failures(failures)
+        raise SystemExit(f"{len(failures)} claim(s) failed in "
+                         f"{len({name for name, _, _ in failures})} chapter(s)")
+    return records
 
 
-def prepare(mode, jobs, timeout=900, root=ROOT, execute=True):
-    """Drop a stale cache, then execute the chapters it lacks; return the build folder.
+def git_commit(root=ROOT):
+    """The checkout's commit (short), with ``+`` when the work tree has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+" if dirty else "")
 
-    Shared by the HTML book, the student edition and the PDF, so they all read one cache.
+
+def prepare(mode, jobs, timeout=900, root=ROOT, execute=True, out=None, seed_base=0, threads=None,
+            keep_failed=False):
+    """Drop a stale cache, then execute the chapters it lacks; return (build folder, records).
+
+    Shared by the HTML book, the student edition, the PDF and ``make replicate`` (which
+    passes its own ``out``, ``seed_base`` and ``threads``), so the book's outputs all come
+    from one cache. The seed base is forced like the mode: ``make book`` always uses 0.
     """
-    out = build_dir(mode, root)
-    if drop_stale_cache(mode, out, root):
+    out = build_dir(mode, root) if out is None else out
+    extra = "" if (seed_base, threads) == (0, None) else f"seed_base={seed_base}\nthreads={threads}\n"
+    if drop_stale_cache(mode, out, root, extra):
         print(f"{mode} mode: package, requirements or mode changed, execution cache dropped")
+    records = {}
     if execute:
-        threads = "1" if jobs > 1 else os.environ.get("OMP_NUM_THREADS", "")
-        parallel_env = {"BN_BOOK_QUICK": MODES[mode], "BN_BOOK_BUILD": "1"}
+        if threads is None:
+            threads = "1" if jobs > 1 else os.environ.get("OMP_NUM_THREADS", "")
+        parallel_env = {"BN_BOOK_QUICK": MODES[mode], "BN_BOOK_BUILD": "1", "BN_BOOK_SEED": str(seed_base)}
         if threads:
-            parallel_env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        execute_chapters(out, parallel_env, jobs, timeout, root)
-    return out
+            parallel_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        records = execute_chapters(out, parallel_env, jobs, timeout, root, keep_failed)
+    return out, records
 
 
 def main(argv=None):
@@ -193,7 +299,7 @@ def main(argv=None):
         parser.error("--jobs must be at least 1")
     start = time.perf_counter()
     root = args.root.resolve()
-    out = prepare(args.mode, args.jobs, args.timeout, root, execute=not args.no_execute)
+    out, _ = prepare(args.mode, args.jobs, args.timeout, root, execute=not args.no_execute)
     env = book_environment(args.mode)
     command = [args.jupyter_book, "build", *JB_FLAGS]
     if args.pdf:
