@@ -18,6 +18,7 @@ from . import (
     diagnostics,
     distributed,
     experiments,
+    frameworks,
     layers,
     models,
     norms,
@@ -38,6 +39,7 @@ from .device import *  # noqa: F403
 from .diagnostics import *  # noqa: F403
 from .distributed import *  # noqa: F403
 from .experiments import *  # noqa: F403
+from .frameworks import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .models import *  # noqa: F403
 from .norms import *  # noqa: F403
@@ -49,6 +51,7 @@ from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
 _MODULES = (animator, checks, claims, compat, config, data, device, diagnostics, distributed, experiments,
+            frameworks,
             layers, models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 

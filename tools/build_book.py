@@ -35,7 +35,8 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
-KEYED_FILES = ("requirements.txt", "pyproject.toml")
+KEYED_FILES = ("requirements.txt", "pyproject.toml",  # and chapter 11's environments:
+               "requirements-mxnet.txt", "requirements-mxnet-nodeps.txt", "requirements-frameworks.txt")
 JB_FLAGS = ["-W", "-n", "--keep-going"]
 # full-mode execution times of the last measured build, committed: a fresh clone's first
 # build (no <build>/chapter-times.json yet) still starts the longest chapters first
@@ -62,8 +63,8 @@ def cache_key(mode, root=ROOT, extra=""):
     ``extra`` names anything else the run depends on (``make replicate``'s seed base and threads).
     """
     digest = hashlib.sha256(f"mode={mode}\n{extra}".encode())
-    files = sorted((root / "d2lzh_pytorch").glob("*.py")) + [root / name for name in KEYED_FILES]
-    for path in files:
+    files = sorted((root / "d2lzh_pytorch").rglob("*.py")) + [root / name for name in KEYED_FILES]
+    for path in (p for p in files if p.exists()):
         digest.update(f"{path.relative_to(root)}\n".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
