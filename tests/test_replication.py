@@ -149,3 +149,38 @@ def test_make_replicate_needs_a_seed_base():
     assert "tools/replicate.py --seed-base 2 --threads 2" in result.stdout
     result = subprocess.run(["make", "replicate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0 and "usage: make replicate SEED=" in result.stdout
+
+
+def test_a_kernel_that_did_not_start_is_started_again_but_a_failing_cell_is_not(tmp_path, monkeypatch):
+    """A port clash between two kernels started at once is retried; a chapter's own error is not."""
+    import jupyter_cache.executors.basic as basic
+
+    tracebacks = {"port": ["zmq.error.ZMQError: Address already in use\n"
+                           "RuntimeError: Kernel didn't respond in 60 seconds", None],
+                  "cell": ["nbclient.exceptions.CellExecutionError: boom", None]}
+    calls = []
+
+    class Worker:
+        def __call__(self, data):
+            calls.append(data.uri)
+            error = tracebacks[data.uri].pop(0)
+            record = type("Record", (), {"traceback": error})()
+            monkeypatch.setattr(data.cache, "get_project_record", lambda pk: record, raising=False)
+            return (1 if error else 0), None
+
+    monkeypatch.setattr(basic, "ExecutionWorkerLocalMProc", Worker)
+    monkeypatch.setattr(build_book.time, "sleep", lambda s: None)
+    import jupyter_cache
+    monkeypatch.setattr(jupyter_cache, "get_cache", lambda path: type("Cache", (), {})())
+    name, _, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
+    assert error is None and calls == ["port", "port"]
+    calls.clear()
+    name, _, error = build_book._execute_one((str(tmp_path), 1, "cell", 10, str(tmp_path / "c")))
+    assert "boom" in error and calls == ["cell"]
+
+
+def test_kernel_start_failures_are_told_from_chapter_errors():
+    assert build_book.kernel_did_not_start("RuntimeError: Kernel didn't respond in 60 seconds")
+    assert not build_book.kernel_did_not_start(
+        "CellExecutionError: ... RuntimeError: Kernel didn't respond in 60 seconds")
+    assert not build_book.kernel_did_not_start("AssertionError: claim fails")

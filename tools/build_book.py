@@ -119,17 +119,35 @@ def _execute_one(job):
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
     cache_path, pk, uri, timeout, claims_file = job
-    Path(claims_file).unlink(missing_ok=True)
     os.environ["BN_BOOK_CLAIMS"] = claims_file  # the kernel inherits this worker's environment
     cache = get_cache(cache_path)
-    start = time.perf_counter()
-    code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
-    seconds = time.perf_counter() - start
-    error = None
-    if code != 0:
-        record = cache.get_project_record(pk)
-        error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
-    return Path(uri).name, seconds, error
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        Path(claims_file).unlink(missing_ok=True)
+        start = time.perf_counter()
+        code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
+        seconds = time.perf_counter() - start
+        error = None
+        if code != 0:
+            record = cache.get_project_record(pk)
+            error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
+        if error is None or not kernel_did_not_start(error) or attempt == KERNEL_START_ATTEMPTS:
+            return Path(uri).name, seconds, error
+        print(f"  {Path(uri).name}: its kernel did not start (attempt {attempt}); starting another",
+              flush=True)
+        time.sleep(attempt * 2)
+
+
+# Two kernels started at once in separate processes can be handed the same free port
+# (jupyter_client picks ports per process): the loser never answers. That is no fault of
+# the chapter, so its execution is started again, with a fresh kernel.
+KERNEL_START_ATTEMPTS = 3
+_KERNEL_START_ERRORS = ("Kernel didn't respond", "Address already in use",
+                        "Kernel died before replying to kernel_info")
+
+
+def kernel_did_not_start(error):
+    """Whether an execution's traceback says its kernel never started (not a cell's error)."""
+    return "CellExecutionError" not in error and any(e in error for e in _KERNEL_START_ERRORS)
 
 
 def code_digest(path):
