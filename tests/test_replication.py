@@ -184,3 +184,18 @@ def test_kernel_start_failures_are_told_from_chapter_errors():
     assert not build_book.kernel_did_not_start(
         "CellExecutionError: ... RuntimeError: Kernel didn't respond in 60 seconds")
     assert not build_book.kernel_did_not_start("AssertionError: claim fails")
+
+
+def test_the_code_digest_ignores_layout_and_comments_but_not_code(tmp_path):
+    def digest(*sources):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        nbformat.write(nb, tmp_path / "x.ipynb")
+        return build_book.code_digest(tmp_path / "x.ipynb")
+
+    base = digest('d2l.claim(x > 0, "一个很长的结论", evidence=f"{x:.1f}")')
+    rewrapped = digest('d2l.claim(\n    x > 0,  # the check\n    "一个很长"\n    "的结论",\n'
+                       '    evidence=f"{x:.1f}",\n)')
+    assert rewrapped == base
+    assert digest('d2l.claim(x > 1, "一个很长的结论", evidence=f"{x:.1f}")') != base
+    assert digest('d2l.claim(x > 0, "另一个结论", evidence=f"{x:.1f}")') != base
+    assert digest("%time y = 1") != digest("%time  y = 1")  # not Python: compared as text

@@ -22,6 +22,7 @@
 """
 
 import argparse
+import ast
 import hashlib
 import json
 import multiprocessing
@@ -151,12 +152,25 @@ def kernel_did_not_start(error):
 
 
 def code_digest(path):
-    """A digest of a notebook's code cells: what says which version of a chapter ran."""
+    """A digest of a notebook's code cells: what says which version of a chapter ran.
+
+    Each cell counts by its syntax tree, so layout, comments and how a long string is
+    split over lines do not change the digest: a record of a run still describes the
+    chapter after its code is rewrapped. A cell that is not plain Python counts as text.
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    code = "\n\0".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    code = "\n\0".join(_cell_form(cell.source) for cell in nb.cells if cell.cell_type == "code")
     return hashlib.sha256(code.encode()).hexdigest()[:12]
+
+
+def _cell_form(source):
+    """A code cell's syntax tree (``ast.dump``), or its text when it does not parse."""
+    try:
+        return ast.dump(ast.parse(source))
+    except SyntaxError:
+        return source
 
 
 def read_claims(claims_file):
