@@ -263,11 +263,13 @@ class WorkerFailed(RuntimeError):
 
 @dataclass
 class WorkerContext:
-    """What a worker function receives: its ``rank``, the ``world_size``, and ``report``."""
+    """What a worker function receives: its ``rank``, the ``world_size``, ``report``, and the
+    ``device`` to compute on (the CPU under gloo; GPU ``rank`` under nccl, already made current)."""
 
     rank: int
     world_size: int
     _queue: object
+    device: torch.device = torch.device("cpu")
 
     def report(self, desc, done, total):
         """Tell the parent this rank's progress: ``done`` of ``total`` units of task ``desc``."""
@@ -291,10 +293,18 @@ def _worker_main(rank, world_size, host, port, timeout, backend, fn, args, queue
         faulthandler.enable()  # a crash in native code still prints where it happened
         torch.set_num_threads(1)
         wait = datetime.timedelta(seconds=timeout)
+        device = torch.device("cpu")
+        if backend == "nccl":  # one GPU per rank, made current before the first collective
+            if torch.cuda.device_count() <= rank:
+                raise RuntimeError(f"the nccl backend needs one CUDA GPU per rank; rank {rank} has none "
+                                   f"({torch.cuda.device_count()} GPU(s) visible): use backend='gloo' or "
+                                   f"fewer processes")
+            device = torch.device("cuda", rank)
+            torch.cuda.set_device(device)
         store = dist.TCPStore(host, port, world_size, is_master=False, timeout=wait)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=wait)
         try:
-            result = fn(WorkerContext(rank, world_size, queue), *args)
+            result = fn(WorkerContext(rank, world_size, queue, device), *args)
         finally:
             dist.destroy_process_group()
         try:  # pickled here, so that a result that cannot be sent fails with its reason
@@ -381,7 +391,8 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
 
     ``fn`` must be defined in an importable module (spawned processes import it: not in a notebook
     cell, not a lambda; this is checked before any process starts); ``ctx`` is a
-    ``WorkerContext`` (``rank``, ``world_size``, ``report``). Each process uses one thread.
+    ``WorkerContext`` (``rank``, ``world_size``, ``report``, ``device``). Each process uses one
+    thread; under nccl, rank r computes on GPU r (``torch.cuda.set_device`` is done for it).
     ``progress``: "bar" (a tqdm bar per rank, fed by ``ctx.report``), "lines" (a line when a
     task starts or finishes) or None; default: "bar" when a person watches (``is_interactive``).
     ``backend``: "gloo" (CPU, and CUDA tensors too) or "nccl" (one CUDA GPU per rank).
@@ -505,6 +516,22 @@ def _accuracy(net, X, y, batch_size=500):
     return correct / len(y)
 
 
+def _device_ids(ctx):
+    """DDP's ``device_ids``: this rank's GPU, or None on the CPU."""
+    return [ctx.device.index] if ctx.device.type == "cuda" else None
+
+
+def _sync_buffers(on):
+    """DDP's keyword for broadcasting rank 0's buffers: ``forward_sync_buffers`` in recent
+    PyTorch, ``broadcast_buffers`` (now deprecated) in the versions before it."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    names = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers" if "forward_sync_buffers" in names else "broadcast_buffers": on}
+
+
 DDP_CONFIGS = ("local", "local, no buffer sync", "sync")
 ONE_PROCESS_CONFIGS = ("global", "ghost")
 
@@ -515,14 +542,15 @@ def _train_one(ctx, config, seed, data, settings):
 
     from .utils import generator, set_seed
 
-    X, y, X_test, y_test = data
+    X, y, X_test, y_test = data  # on ctx.device, like the model
     b, steps = settings["per_replica"], settings["num_steps"]
     set_seed(seed)
-    net = _lenet_bn(config, b)
+    net = _lenet_bn(config, b).to(ctx.device)
     distributed = config in DDP_CONFIGS
     # forward_sync_buffers (formerly broadcast_buffers): copy rank 0's buffers to every rank
     # at the start of each training forward; True is DDP's default
-    model = (DistributedDataParallel(net, forward_sync_buffers=config != "local, no buffer sync")
+    model = (DistributedDataParallel(net, device_ids=_device_ids(ctx),
+                                     **_sync_buffers(config != "local, no buffer sync"))
              if distributed else net)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     loss_fn = nn.CrossEntropyLoss()
@@ -543,8 +571,8 @@ def _train_one(ctx, config, seed, data, settings):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            losses.append(loss.item())  # waits for the GPU, if any: the time below is the step's
             seconds.append(time.perf_counter() - tic)
-            losses.append(loss.item())
             if len(losses) == 1:
                 first_buffers = _bn_buffers(net)
             if len(losses) % 50 == 0:
@@ -569,7 +597,7 @@ def _time_interleaved(ctx, seed, data, settings):
     models = {}
     for config in ("local", "sync"):
         set_seed(seed)
-        model = DistributedDataParallel(_lenet_bn(config, b))
+        model = DistributedDataParallel(_lenet_bn(config, b).to(ctx.device), device_ids=_device_ids(ctx))
         models[config] = (model, torch.optim.Adam(model.parameters(), lr=settings["lr"]))
     loss_fn = nn.CrossEntropyLoss()
     order = generator(seed)
@@ -585,6 +613,8 @@ def _time_interleaved(ctx, seed, data, settings):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize(ctx.device)  # GPU work is asynchronous: wait before timing
             seconds[config].append(time.perf_counter() - tic)
     ctx.report(desc, steps, steps)
     return {"config": "timing", "seed": seed, "rank": ctx.rank,
@@ -600,7 +630,7 @@ def data_parallel_worker(ctx, settings):
     ``settings``: seeds, num_train, num_test, per_replica (batch size per rank), num_steps, lr,
     timing_steps. Returns a list of per-run dicts (losses, test accuracy, BN buffers, step times).
     """
-    data = _fashion_tensors(settings["num_train"], settings["num_test"])
+    data = [t.to(ctx.device) for t in _fashion_tensors(settings["num_train"], settings["num_test"])]
     runs = []
     for seed in settings["seeds"]:
         for config in settings["ddp_configs"]:
@@ -618,21 +648,21 @@ def data_parallel_worker(ctx, settings):
 def compare_with_torch_sync_batchnorm(ctx, num_features=6, per_rank=(5, 3), seed=0, reference=None):
     """Worker for ``launch(..., backend="nccl")``: this package's ``SyncBatchNorm`` against PyTorch's.
 
-    Each rank takes GPU ``ctx.rank``, draws its own batch of shape (n, C, 4, 4) (``per_rank`` sizes,
-    unequal on purpose), and runs one training step through both layers with the same weights and
-    the same upstream gradient. Returns this rank's largest absolute differences of the output, the
+    Each rank computes on ``ctx.device`` (GPU ``ctx.rank`` under nccl), draws its own batch of
+    shape (n, C, 4, 4) (``per_rank`` sizes, unequal on purpose), and runs one training step
+    through both layers with the same weights and the same upstream gradient. Returns this rank's largest absolute differences of the output, the
     input gradient, the (local) weight gradient and the running variance. ``reference`` is the layer
     class compared with (default ``nn.SyncBatchNorm``, which runs only on CUDA); the CPU tests pass
     another to check the plumbing.
     """
     from .utils import generator
 
+    device = ctx.device  # under nccl, GPU ctx.rank (launch made it current)
     if reference is None:
-        device = torch.device("cuda", ctx.rank)
-        torch.cuda.set_device(device)  # nccl: one GPU per rank, chosen before the first collective
+        if device.type != "cuda":
+            raise RuntimeError("nn.SyncBatchNorm runs only on CUDA: launch this with backend='nccl' "
+                               "on a machine with a GPU per rank, or pass another reference layer")
         reference = nn.SyncBatchNorm
-    else:
-        device = torch.device("cpu")
     shared, own = generator(seed), generator(seed + 1 + ctx.rank)
     n = per_rank[ctx.rank % len(per_rank)]
     X = 3 + 2 * torch.randn(n, num_features, 4, 4, generator=own)

@@ -74,6 +74,10 @@ def sync_bn_worker(ctx, cases):
     return results
 
 
+def device_worker(ctx):
+    return str(ctx.device)
+
+
 def raising_worker(ctx):
     if ctx.rank == 1:
         raise ValueError("boom from rank 1")
@@ -315,6 +319,31 @@ def test_sync_batchnorm_matches_torch_sync_batchnorm_on_two_gpus():
         assert max(gaps.values()) < 1e-4, gaps
 
 
+def test_workers_compute_on_the_cpu_under_gloo():
+    assert d2l.launch(device_worker, 2, timeout=120, progress=None) == ["cpu", "cpu"]
+
+
+@pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="tests the error on a machine without 2 GPUs")
+def test_nccl_without_a_gpu_per_rank_says_so():
+    with pytest.raises(d2l.WorkerFailed, match="needs one CUDA GPU per rank"):
+        d2l.launch(device_worker, 2, backend="nccl", timeout=120, progress=None)
+
+
+def test_the_gpu_comparison_on_cpu_ranks_without_a_reference_says_what_to_do():
+    with pytest.raises(d2l.WorkerFailed, match="nn.SyncBatchNorm runs only on CUDA"):
+        d2l.launch(d2l.distributed.compare_with_torch_sync_batchnorm, 2, timeout=120, progress=None)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
+def test_chapter_9s_training_runs_unchanged_on_two_gpus():
+    settings = dict(seeds=[0], per_replica=4, num_steps=6, num_train=48, num_test=100, lr=0.001,
+                    ddp_configs=["local", "sync"], one_process_configs=["global"], timing_steps=7)
+    ranks = d2l.launch(d2l.data_parallel_worker, 2, args=(settings,), backend="nccl", timeout=300)
+    assert d2l.launch(device_worker, 2, backend="nccl", timeout=120) == ["cuda:0", "cuda:1"]
+    for runs in ranks:
+        assert all(0 <= run["test_acc"] <= 1 for run in runs if "test_acc" in run)
+
+
 # ---------------------------------------------------------------- mistakes students make (issue 19)
 
 
@@ -394,3 +423,15 @@ def test_a_result_that_does_not_pickle_is_reported_with_the_reason():
     with pytest.raises(d2l.WorkerFailed, match=r"(?s)worker \d of 2 failed.*result.*pickl"):
         d2l.launch(unpicklable_result_worker, 2, timeout=120)
     assert multiprocessing.active_children() == []
+
+
+def test_the_buffer_broadcast_keyword_fits_the_installed_pytorch(monkeypatch):
+    from torch.nn.parallel import DistributedDataParallel
+
+    assert d2l.distributed._sync_buffers(False) == {"forward_sync_buffers": False}
+
+    def older_init(self, module, device_ids=None, broadcast_buffers=True):  # PyTorch before the rename
+        pass
+
+    monkeypatch.setattr(DistributedDataParallel, "__init__", older_init)
+    assert d2l.distributed._sync_buffers(False) == {"broadcast_buffers": False}
