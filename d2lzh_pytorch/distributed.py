@@ -650,10 +650,11 @@ def compare_with_torch_sync_batchnorm(ctx, num_features=6, per_rank=(5, 3), seed
 
     Each rank computes on ``ctx.device`` (GPU ``ctx.rank`` under nccl), draws its own batch of
     shape (n, C, 4, 4) (``per_rank`` sizes, unequal on purpose), and runs one training step
-    through both layers with the same weights and the same upstream gradient. Returns this rank's largest absolute differences of the output, the
-    input gradient, the (local) weight gradient and the running variance. ``reference`` is the layer
-    class compared with (default ``nn.SyncBatchNorm``, which runs only on CUDA); the CPU tests pass
-    another to check the plumbing.
+    through both layers with the same weights and the same upstream gradient. Returns this
+    rank's largest absolute differences of the output, the input gradient, the (local) weight
+    gradient and the running variance. ``reference`` is the layer class compared with (default
+    ``nn.SyncBatchNorm``, which runs only on CUDA); the CPU tests pass another to check the
+    plumbing.
     """
     from .utils import generator
 
