@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_book import code_digest  # noqa: E402
+from build_book import _cell_form, code_digest  # noqa: E402
 from code_width import HIDDEN, LIMIT, columns  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -309,7 +309,19 @@ def _wrap_only(source, limit, rounds):
     return None
 
 
+def same_tree(a, b):
+    """Do two cells have the same syntax tree (as ``code_digest`` counts it)?"""
+    return _cell_form(a) == _cell_form(b)
+
+
 def fit_cell(source, limit=LIMIT, rounds=40):
+    """The cell made to fit ``limit`` columns (or as close as it gets), same syntax tree."""
+    fitted = _fit(source, limit, rounds)
+    # e.g. ruff strips trailing spaces in a docstring, which changes it: then the cell stays
+    return fitted if same_tree(fitted, source) else source
+
+
+def _fit(source, limit=LIMIT, rounds=40):
     """The cell made to fit ``limit`` columns, changing as little as it can.
 
     A cell whose only wide lines are long strings and comments keeps its layout: the
