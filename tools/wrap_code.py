@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"
 # skip-magic-trailing-comma: a call that fits stays on one line (about 10% fewer lines than
 # ruff's default, which explodes every call with a trailing comma one argument a line)
-FORMAT_OPTIONS = ["--line-length", str(LIMIT), "--config", "format.quote-style = 'preserve'",
+FORMAT_OPTIONS = ["--config", "format.quote-style = 'preserve'",
                   "--config", "format.skip-magic-trailing-comma = true"]
 MAGIC = re.compile(r"^\s*[%!]", re.MULTILINE)
 
@@ -122,15 +122,62 @@ def too_wide(source, limit=LIMIT):
     return any(columns(line) > limit for line in source.splitlines())
 
 
-def ruff_format(source):
-    """``source`` formatted by ``ruff format`` (FORMAT_OPTIONS), or None if it is not plain Python."""
+def ruff_format(source, limit=LIMIT):
+    """``source`` formatted by ``ruff format`` (FORMAT_OPTIONS, ``limit`` columns), or None if
+    it is not plain Python."""
     if MAGIC.search(source):
         return None
-    done = subprocess.run([str(RUFF), "format", *FORMAT_OPTIONS, "--stdin-filename", "cell.py", "-"],
+    options = [*FORMAT_OPTIONS, "--line-length", str(limit)]
+    done = subprocess.run([str(RUFF), "format", *options, "--stdin-filename", "cell.py", "-"],
                           input=source, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         return None
     return done.stdout.rstrip("\n")
+
+
+def _wide_ranges(body, lines, limit):
+    """(first, last) line indices of the innermost statements in ``body`` with a too-wide line.
+
+    A compound statement whose header fits is entered; otherwise it is taken whole.
+    """
+    for stmt in body:
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+        last = stmt.end_lineno - 1
+        if not any(columns(line) > limit for line in lines[first:last + 1]):
+            continue
+        blocks = [b for b in (getattr(stmt, f, None) for f in ("body", "orelse", "finalbody"))
+                  if isinstance(b, list) and b and isinstance(b[0], ast.stmt)]
+        blocks += [h.body for h in getattr(stmt, "handlers", [])]
+        header = lines[first:blocks[0][0].lineno - 1] if blocks else None
+        if blocks and all(columns(line) <= limit for line in header):
+            for block in blocks:
+                yield from _wide_ranges(block, lines, limit)
+        else:
+            yield first, last
+
+
+def format_statements(source, limit=LIMIT):
+    """``source`` with only its statements that have a too-wide line formatted by ruff.
+
+    The rest of the cell keeps its layout. None if the cell does not parse or ruff fails.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    lines = source.splitlines()
+    for first, last in sorted(_wide_ranges(tree.body, lines, limit), reverse=True):
+        chunk = lines[first:last + 1]
+        indent = len(chunk[0]) - len(chunk[0].lstrip())
+        if any(line.strip() and len(line) - len(line.lstrip()) < indent for line in chunk):
+            return None  # a string running back to the left margin: leave it to the whole-cell path
+        text = "\n".join(line[indent:] for line in chunk)
+        formatted = ruff_format(text, limit - indent)
+        if formatted is None:
+            return None
+        lines[first:last + 1] = [" " * indent + line if line else line
+                                 for line in formatted.splitlines()]
+    return "\n".join(lines)
 
 
 # --- 3. strings and comments -----------------------------------------------------
@@ -316,30 +363,27 @@ def same_tree(a, b):
 
 def fit_cell(source, limit=LIMIT, rounds=40):
     """The cell made to fit ``limit`` columns (or as close as it gets), same syntax tree."""
-    fitted = _fit(source, limit, rounds)
-    # e.g. ruff strips trailing spaces in a docstring, which changes it: then the cell stays
-    return fitted if same_tree(fitted, source) else source
-
-
-def _fit(source, limit=LIMIT, rounds=40):
-    """The cell made to fit ``limit`` columns, changing as little as it can.
-
-    A cell whose only wide lines are long strings and comments keeps its layout: the
-    strings are re-cut and the comments moved or wrapped. Otherwise the cell is formatted
-    by ruff and then wrapped the same way, until every line fits or nothing more helps.
-    """
     lifted = lift_comments(source, limit)
-    light = _wrap_only(lifted, limit, rounds)
-    if light is not None:
-        return light
-    formatted = ruff_format(lifted)
-    if formatted is None:
-        return source
+    candidates = [_wrap_only(lifted, limit, rounds),  # only strings and comments were too wide
+                  _fit(lifted, format_statements, limit, rounds),  # the wide statements formatted
+                  _fit(lifted, ruff_format, limit, rounds)]  # the whole cell formatted
+    for fitted in candidates:
+        # e.g. ruff strips trailing spaces in a docstring, which changes it: then try the next
+        if fitted is not None and not too_wide(fitted, limit) and same_tree(fitted, source):
+            return fitted
+    fitted = candidates[-1]
+    return fitted if fitted is not None and same_tree(fitted, source) else source
+
+
+def _fit(source, formatter, limit=LIMIT, rounds=40):
+    """``source`` formatted by ``formatter``, then its strings and comments wrapped, reformatting
+    after each step, until every line fits or nothing more helps; None if the formatter fails."""
+    formatted = formatter(source, limit)
     for _ in range(rounds):
-        if not too_wide(formatted, limit):
+        if formatted is None or not too_wide(formatted, limit):
             break
         wrapped = wrap_line(formatted, limit)
-        again = ruff_format(wrapped) if wrapped is not None else None
+        again = formatter(wrapped, limit) if wrapped is not None else None
         if again is None or again == formatted:
             break
         formatted = again
