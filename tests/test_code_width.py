@@ -143,3 +143,15 @@ def test_process_refuses_a_digest_change(tmp_path, monkeypatch):
         wrap_code.process(path)
     assert nbformat.read(path, as_version=4).cells[0].source.startswith("y = 1")
     assert wrap_code.main([str(path)]) == 1
+
+
+def test_only_the_wide_statement_is_formatted():
+    import build_book
+    fits = "x = f(a,\n      b)  # hanging indent, kept\n"
+    wide = "y = g(" + ", ".join(f"argument_{i}" for i in range(12)) + ")\n"
+    loop = "for k in ks:\n    " + wide.replace("y =", "z =")
+    source = fits + wide + loop
+    fitted = wrap_code.fit_cell(source)
+    assert fitted.startswith(fits) and "for k in ks:\n    z = g(\n" in fitted
+    assert not wrap_code.too_wide(fitted)
+    assert build_book._cell_form(fitted) == build_book._cell_form(source)

@@ -4,16 +4,17 @@
     python tools/wrap_code.py --dry-run chapters/*.ipynb   # only count what would change
     python tools/wrap_code.py --check chapters/*.ipynb     # exit 1 if a digest would change
 
-Three steps, in order, on each notebook:
+Two steps on each notebook:
 
 1. A *claim cell* (see ``is_claim_cell``) is tagged ``hide-input``: the book shows
    the claim's printed result and folds its check under a toggle.
-2. Every other shown code cell with a line wider than 80 columns is formatted by
-   ``ruff format`` at line length 80 (``FORMAT_OPTIONS``); cells that fit are
-   left as they are.
-3. Lines still too wide are wrapped: a long string literal is split into adjacent
-   literals inside parentheses, a long comment into several comment lines, and a
-   trailing comment moves above its line; then the cell is formatted again.
+2. In every other shown code cell with a line wider than 80 columns, a too-wide
+   trailing comment moves onto its own line, and long string literals are re-cut
+   into adjacent literals (inside brackets, or in added parentheses) and long
+   comments into several lines. If that is not enough, the statements that are
+   still too wide (the innermost ones) are formatted by ``ruff format`` at line
+   length 80 (``FORMAT_OPTIONS``), then their strings re-cut, and so on; failing
+   that, the whole cell is formatted. Cells that fit are left as they are.
 
 The syntax tree of every cell is unchanged (``tools/build_book.code_digest``, in
 which adjacent string literals are one literal): a notebook whose digest would
