@@ -35,9 +35,13 @@ def bn_layers(net):
     A module counts when it has ``reset_running_stats()``, a ``momentum`` and a
     ``running_mean`` buffer that is not None (``track_running_stats=True``).
     """
-    return [m for m in net.modules()
-            if callable(getattr(m, "reset_running_stats", None)) and hasattr(m, "momentum")
-            and getattr(m, "running_mean", None) is not None]
+    return [
+        m
+        for m in net.modules()
+        if callable(getattr(m, "reset_running_stats", None))
+        and hasattr(m, "momentum")
+        and getattr(m, "running_mean", None) is not None
+    ]
 
 
 def precise_bn(net, data_iter, num_batches=None, device=None):
@@ -53,12 +57,17 @@ def precise_bn(net, data_iter, num_batches=None, device=None):
     former and changes the network in place).
     """
     if num_batches is not None:
-        num_batches = _checks.count(num_batches, "num_batches", " (or None: one whole pass)")
+        num_batches = _checks.count(
+            num_batches, "num_batches", " (or None: one whole pass)"
+        )
     model = copy.deepcopy(net)
     layers = bn_layers(model)
     if not layers:
-        raise ValueError("net has no BN layer with running statistics (a d2l.BatchNorm or nn.BatchNorm* "
-                         "with track_running_stats=True): there is nothing to re-estimate")
+        raise ValueError(
+            "net has no BN layer with running statistics (a d2l.BatchNorm or "
+            "nn.BatchNorm* with track_running_stats=True): there is nothing "
+            "to re-estimate"
+        )
     if device is None:
         device = next(model.parameters()).device
     was_training, momenta = model.training, [m.momentum for m in layers]
@@ -72,11 +81,15 @@ def precise_bn(net, data_iter, num_batches=None, device=None):
         for batch in data_iter:
             if num_batches is not None and seen == num_batches:
                 break
-            X = batch if isinstance(batch, torch.Tensor) else batch[0]  # (X, y) pairs or bare X
+            # (X, y) pairs or bare X
+            X = batch if isinstance(batch, torch.Tensor) else batch[0]
             model(X.to(device))
             seen += 1
     if seen == 0:
-        raise ValueError("data_iter yielded no batches: precise_bn needs at least one batch of inputs")
+        raise ValueError(
+            "data_iter yielded no batches: precise_bn needs at least one "
+            "batch of inputs"
+        )
     for m, momentum in zip(layers, momenta, strict=True):
         m.momentum = momentum
     return model.train(was_training)

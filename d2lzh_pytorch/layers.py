@@ -12,8 +12,17 @@ from . import _checks
 __all__ = ["BatchNorm", "batch_norm"]
 
 
-def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,
-               training, momentum, eps):
+def batch_norm(
+    X,
+    gamma,
+    beta,
+    running_mean,
+    running_var,
+    num_batches_tracked,
+    training,
+    momentum,
+    eps,
+):
     """Batch-normalise ``X`` channel by channel, like ``F.batch_norm``.
 
     ``X`` is (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W).
@@ -26,42 +35,61 @@ def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,
     A float16/bfloat16 ``X`` is normalised in float32; ``Y`` has ``X``'s dtype.
     """
     dtype = X.dtype
-    if dtype in (torch.float16, torch.bfloat16):  # mixed precision: statistics in float32
+    # mixed precision: statistics in float32
+    if dtype in (torch.float16, torch.bfloat16):
         X = X.float()
-    shape = (1, -1) + (1,) * (X.dim() - 2)  # one value per channel, broadcast over the rest
+    # one value per channel, broadcast over the rest
+    shape = (1, -1) + (1,) * (X.dim() - 2)
     n = X.numel() // X.shape[1]  # values per channel: N, N*L, N*H*W or N*D*H*W
     if training or running_mean is None:
         if n == 1:
             when = "when training" if training else "without running statistics"
-            raise ValueError(f"Expected more than 1 value per channel {when}, got input shape "
-                             f"{tuple(X.shape)}: a single value has no variance. Use a batch of "
-                             f"at least 2 examples (a last batch of one: drop_last=True in "
-                             f"d2l.load_data or DataLoader); to predict one example, call "
-                             f".eval() on a layer with running statistics")
-        dims = [0] + list(range(2, X.dim()))  # every axis except the channel axis 1
+            raise ValueError(
+                f"Expected more than 1 value per channel {when}, got input "
+                f"shape {tuple(X.shape)}: a single value has no variance. "
+                f"Use a batch of at least 2 examples (a last batch of one: "
+                f"drop_last=True in d2l.load_data or DataLoader); to predict "
+                f"one example, call .eval() on a layer with running "
+                f"statistics"
+            )
+        # every axis except the channel axis 1
+        dims = [0] + list(range(2, X.dim()))
         if n > 0:
             mean = X.mean(dim=dims, keepdim=True)
             X_centered = X - mean
-            var = (X_centered * X_centered).mean(dim=dims, keepdim=True)  # biased: divide by n
-        else:  # an empty batch has no statistics, and its (empty) output needs none
+            # biased: divide by n
+            var = (X_centered * X_centered).mean(dim=dims, keepdim=True)
+        # an empty batch has no statistics, and its (empty) output needs none
+        else:
             X_centered, var = X, X.new_ones(X.shape[1]).reshape(shape)
         if training and running_mean is not None:
             with torch.no_grad():
-                num_batches_tracked.add_(1)  # as in PyTorch, an empty batch counts too
+                # as in PyTorch, an empty batch counts too
+                num_batches_tracked.add_(1)
                 if n > 0:
-                    factor = 1.0 / num_batches_tracked.item() if momentum is None else momentum
-                    running_mean.mul_(1 - factor).add_(factor * mean.reshape(-1))
-                    running_var.mul_(1 - factor).add_(factor * var.reshape(-1) * (n / (n - 1)))
+                    factor = (
+                        1.0 / num_batches_tracked.item()
+                        if momentum is None
+                        else momentum
+                    )
+                    running_mean.mul_(1 - factor).add_(
+                        factor * mean.reshape(-1)
+                    )
+                    running_var.mul_(1 - factor).add_(
+                        factor * var.reshape(-1) * (n / (n - 1))
+                    )
     else:
         X_centered = X - running_mean.reshape(shape)
         var = running_var.reshape(shape)
-    inv_std = torch.rsqrt(var + eps)  # 1 / sqrt(var + eps), one value per channel
+    # 1 / sqrt(var + eps), one value per channel
+    inv_std = torch.rsqrt(var + eps)
     # gamma * X_hat + beta, multiplying the small per-channel factors first
     scale = inv_std if gamma is None else gamma.reshape(shape) * inv_std
     Y = X_centered * scale
     if beta is not None:
         Y = Y + beta.reshape(shape)
-    return Y.to(dtype)  # the input's dtype (a no-op unless X was float16/bfloat16)
+    # the input's dtype (a no-op unless X was float16/bfloat16)
+    return Y.to(dtype)
 
 
 class BatchNorm(nn.Module):
@@ -87,18 +115,40 @@ class BatchNorm(nn.Module):
     ``beta`` are read-only aliases of ``weight`` and ``bias``.
     """
 
-    LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
-    # as nn.BatchNorm: a state_dict saved without num_batches_tracked loads with count 0
+    LAYOUTS = {
+        2: "(N, C)",
+        3: "(N, C, L)",
+        4: "(N, C, H, W)",
+        5: "(N, C, D, H, W)",
+    }
+    # as nn.BatchNorm: a state_dict saved without num_batches_tracked loads with
+    # count 0
     _load_from_state_dict = _checks.load_from_state_dict
 
-    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+    def __init__(
+        self,
+        num_features,
+        num_dims,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        device=None,
+        dtype=None,
+        *,
+        bias=True,
+    ):
         super().__init__()
-        # num_features > 0, eps > 0, 0 <= momentum <= 1 or None; clear errors otherwise
-        num_features, eps, momentum = _checks.norm_arguments(num_features, eps, momentum)
+        # num_features > 0, eps > 0, 0 <= momentum <= 1 or None; clear errors
+        # otherwise
+        num_features, eps, momentum = _checks.norm_arguments(
+            num_features, eps, momentum
+        )
         if not (isinstance(num_dims, int) and num_dims in self.LAYOUTS):
-            raise ValueError(f"num_dims must be 2 (N, C), 3 (N, C, L), 4 (N, C, H, W) or "
-                             f"5 (N, C, D, H, W), got {num_dims!r}")
+            raise ValueError(
+                f"num_dims must be 2 (N, C), 3 (N, C, L), 4 (N, C, H, W) or "
+                f"5 (N, C, D, H, W), got {num_dims!r}"
+            )
         self.num_features, self.num_dims = num_features, num_dims
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -112,10 +162,16 @@ class BatchNorm(nn.Module):
         else:
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
-            self.register_buffer("running_var", torch.ones(num_features, **factory))
-            self.register_buffer("num_batches_tracked",
-                                 torch.tensor(0, dtype=torch.long, device=device))
+            self.register_buffer(
+                "running_mean", torch.zeros(num_features, **factory)
+            )
+            self.register_buffer(
+                "running_var", torch.ones(num_features, **factory)
+            )
+            self.register_buffer(
+                "num_batches_tracked",
+                torch.tensor(0, dtype=torch.long, device=device),
+            )
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -147,25 +203,43 @@ class BatchNorm(nn.Module):
             nn.init.zeros_(self.bias)
 
     def _check_input(self, X):
-        _checks.input_tensor(self, X)  # a floating-point tensor of the layer's dtype
+        # a floating-point tensor of the layer's dtype
+        _checks.input_tensor(self, X)
         if X.dim() != self.num_dims:
-            raise ValueError(f"BatchNorm(num_dims={self.num_dims}) expects a {self.num_dims}-D "
-                             f"input {self.LAYOUTS[self.num_dims]}, got shape {tuple(X.shape)}")
+            raise ValueError(
+                f"BatchNorm(num_dims={self.num_dims}) expects a "
+                f"{self.num_dims}-D input {self.LAYOUTS[self.num_dims]}, got "
+                f"shape {tuple(X.shape)}"
+            )
         if X.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm(num_features={self.num_features}) got {X.shape[1]} "
-                             f"channels (input shape {tuple(X.shape)}); set num_features to "
-                             f"the number of outputs/channels of the preceding layer")
+            raise ValueError(
+                f"BatchNorm(num_features={self.num_features}) got {X.shape[1]} "
+                f"channels (input shape {tuple(X.shape)}); set num_features to "
+                f"the number of outputs/channels of the preceding layer"
+            )
 
     def forward(self, X):
         self._check_input(X)
-        # as nn.BatchNorm: once track_running_stats is set to False, training leaves the
+        # as nn.BatchNorm: once track_running_stats is set to False, training
+        # leaves the
         # buffers alone (eval mode still uses them)
         buffers = not self.training or self.track_running_stats
-        return batch_norm(X, self.gamma, self.beta, self.running_mean if buffers else None,
-                          self.running_var if buffers else None, self.num_batches_tracked,
-                          self.training, self.momentum, self.eps)
+        return batch_norm(
+            X,
+            self.gamma,
+            self.beta,
+            self.running_mean if buffers else None,
+            self.running_var if buffers else None,
+            self.num_batches_tracked,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
 
     def extra_repr(self):
-        return (f"{self.num_features}, num_dims={self.num_dims}, eps={self.eps}, "
-                f"momentum={self.momentum}, affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, num_dims={self.num_dims}, eps={self.eps}, "
+            f"momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats="
+            f"{self.track_running_stats}"
+        )

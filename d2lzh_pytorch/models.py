@@ -12,7 +12,9 @@ from torch import nn
 __all__ = ["accuracy_with_batch_stats", "lenet", "train_by_steps"]
 
 
-def train_by_steps(net, train_iter, optimizer, num_steps, on_step=None, device=None):
+def train_by_steps(
+    net, train_iter, optimizer, num_steps, on_step=None, device=None
+):
     """Train ``net`` for ``num_steps`` mini-batches (passing over ``train_iter`` as often as needed).
 
     After each update ``on_step(step, loss)`` is called (``step`` counts from 1,
@@ -46,7 +48,10 @@ def lenet(norm2d=None, norm1d=None, act=nn.Sigmoid, placement="before"):
     or "after" it.
     """
     if placement not in ("before", "after"):
-        raise ValueError(f"placement must be 'before' or 'after' the activation, got {placement!r}")
+        raise ValueError(
+            f"placement must be 'before' or 'after' the activation, got "
+            f"{placement!r}"
+        )
 
     def block(layer, width, norm):
         if norm is None:
@@ -56,8 +61,10 @@ def lenet(norm2d=None, norm1d=None, act=nn.Sigmoid, placement="before"):
         return [layer, act(), norm(width)]
 
     return nn.Sequential(
-        *block(nn.Conv2d(1, 6, kernel_size=5), 6, norm2d), nn.MaxPool2d(kernel_size=2, stride=2),
-        *block(nn.Conv2d(6, 16, kernel_size=5), 16, norm2d), nn.MaxPool2d(kernel_size=2, stride=2),
+        *block(nn.Conv2d(1, 6, kernel_size=5), 6, norm2d),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        *block(nn.Conv2d(6, 16, kernel_size=5), 16, norm2d),
+        nn.MaxPool2d(kernel_size=2, stride=2),
         nn.Flatten(),
         *block(nn.Linear(16 * 4 * 4, 120), 120, norm1d),
         *block(nn.Linear(120, 84), 84, norm1d),
@@ -78,8 +85,12 @@ def accuracy_with_batch_stats(data_iter, net):
     with torch.no_grad():
         for X, y in data_iter:
             if len(y) < 2:
-                raise ValueError("a batch of one example has no batch statistics; "
-                                 "use batches of at least 2 (e.g. drop_last=True)")
-            correct += (model(X.to(device)).argmax(dim=1) == y.to(device)).sum().item()
+                raise ValueError(
+                    "a batch of one example has no batch statistics; "
+                    "use batches of at least 2 (e.g. drop_last=True)"
+                )
+            correct += (
+                (model(X.to(device)).argmax(dim=1) == y.to(device)).sum().item()
+            )
             total += len(y)
     return correct / total
