@@ -199,3 +199,6 @@ def test_the_code_digest_ignores_layout_and_comments_but_not_code(tmp_path):
     assert digest('d2l.claim(x > 1, "一个很长的结论", evidence=f"{x:.1f}")') != base
     assert digest('d2l.claim(x > 0, "另一个结论", evidence=f"{x:.1f}")') != base
     assert digest("%time y = 1") != digest("%time  y = 1")  # not Python: compared as text
+    doc = 'def f():\n    """One line\n    and another."""\n    return 1'
+    assert digest(doc) == digest('def f():\n    """One line and\n    another."""\n    return 1')
+    assert digest(doc) != digest('def f():\n    """One line and more."""\n    return 1')
