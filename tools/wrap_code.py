@@ -362,9 +362,35 @@ def same_tree(a, b):
     return _cell_form(a) == _cell_form(b)
 
 
+def wrap_docstrings(source, limit=LIMIT):
+    """Docstring lines wider than ``limit`` broken at a space, the rest on a new line with the
+    line's own indentation (``code_digest`` counts a docstring by its words)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    rows = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and ast.get_docstring(node, clean=False) is not None:
+            rows.update(range(node.body[0].lineno - 1, node.body[0].end_lineno))
+    lines, out = source.split("\n"), []
+    for row, line in enumerate(lines):
+        indent = " " * (len(line) - len(line.lstrip()))
+        while row in rows and columns(line) > limit:
+            cut = next((i for i in range(len(line) - 1, len(indent), -1)
+                        if line[i] == " " and columns(line[:i]) <= limit and line[:i].strip()), None)
+            if cut is None:
+                break
+            out.append(line[:cut].rstrip())
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
 def fit_cell(source, limit=LIMIT, rounds=40):
     """The cell made to fit ``limit`` columns (or as close as it gets), same syntax tree."""
-    lifted = lift_comments(source, limit)
+    lifted = lift_comments(wrap_docstrings(source, limit), limit)
     candidates = [_wrap_only(lifted, limit, rounds),  # only strings and comments were too wide
                   _fit(lifted, format_statements, limit, rounds),  # the wide statements formatted
                   _fit(lifted, ruff_format, limit, rounds)]  # the whole cell formatted
