@@ -184,7 +184,8 @@ def bn_audit(model, optimizer=None, data=None, *, max_batches=10):
     same ``nn.Sequential`` (its registration order). Identity/Flatten are looked through.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"bn_audit needs the model, an nn.Module (d2l.bn_audit(net)); got {type(model).__name__}")
+        raise TypeError(f"bn_audit needs the model, an nn.Module (d2l.bn_audit(net)); "
+                        f"got {type(model).__name__}")
     in_optimizer = {}
     if optimizer is not None:
         if not isinstance(optimizer, torch.optim.Optimizer):
