@@ -9,6 +9,7 @@ from importlib import metadata as _metadata
 
 from . import (
     animator,
+    audit,
     checks,
     claims,
     compat,
@@ -30,6 +31,7 @@ from . import (
     utils,
 )
 from .animator import *  # noqa: F403
+from .audit import *  # noqa: F403
 from .checks import *  # noqa: F403
 from .claims import *  # noqa: F403
 from .compat import *  # noqa: F403
@@ -50,8 +52,8 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, checks, claims, compat, config, data, device, diagnostics, distributed, experiments,
-            frameworks,
+_MODULES = (animator, audit, checks, claims, compat, config, data, device, diagnostics, distributed,
+            experiments, frameworks,
             layers, models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
