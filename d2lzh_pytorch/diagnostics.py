@@ -30,7 +30,8 @@ __all__ = ["TrainingMonitor", "bn_layers", "freeze_bn", "plot_layer_histograms",
 
 
 def bn_layers(net):
-    """The modules of ``net`` that keep running statistics (``d2l.BatchNorm``, ``nn.BatchNorm*``, ...).
+    """The modules of ``net`` that keep running statistics (``d2l.BatchNorm``,
+    ``nn.BatchNorm*``, ...).
 
     A module counts when it has ``reset_running_stats()``, a ``momentum`` and a
     ``running_mean`` buffer that is not None (``track_running_stats=True``).
@@ -45,7 +46,8 @@ def bn_layers(net):
 
 
 def precise_bn(net, data_iter, num_batches=None, device=None):
-    """A copy of ``net`` whose BN running statistics are re-estimated on ``data_iter``.
+    """A copy of ``net`` whose BN running statistics are re-estimated on
+    ``data_iter``.
 
     The parameters are frozen: each BN layer's statistics are reset and, with
     ``momentum=None``, become the equal-weight average over the batches of

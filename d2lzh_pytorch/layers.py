@@ -28,10 +28,12 @@ def batch_norm(
     ``X`` is (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W).
     Training (or no running statistics): normalise with this batch's mean and
     *biased* variance; in training, also update the running statistics in place
-    with the *unbiased* variance: ``new = (1 - momentum) * old + momentum * batch``
+    with the *unbiased* variance: ``new = (1 - momentum) * old + momentum *
+    batch``
     (``momentum=None``: the cumulative average over all batches so far).
     Prediction: normalise with the running statistics.
-    ``gamma=None``: no scale (affine=False); ``beta=None``: no shift (bias=False).
+    ``gamma=None``: no scale (affine=False); ``beta=None``: no shift
+    (bias=False).
     A float16/bfloat16 ``X`` is normalised in float32; ``Y`` has ``X``'s dtype.
     """
     dtype = X.dtype
@@ -93,7 +95,8 @@ def batch_norm(
 
 
 class BatchNorm(nn.Module):
-    """Batch normalisation from scratch, with ``nn.BatchNorm1d/2d/3d``'s conventions.
+    """Batch normalisation from scratch, with ``nn.BatchNorm1d/2d/3d``'s
+    conventions.
 
     Args:
         num_features: channels C (outputs of a dense layer, or conv channels).
@@ -106,8 +109,10 @@ class BatchNorm(nn.Module):
         affine: learn a scale ``gamma`` and a shift ``beta`` per channel.
         track_running_stats: keep ``running_mean``/``running_var`` buffers for
             prediction; if False, batch statistics are used in eval mode too.
-        device, dtype: where and in which dtype to create parameters and buffers.
-        bias: False learns the scale ``gamma`` only (no ``beta``), if ``affine``.
+        device, dtype: where and in which dtype to create parameters and
+        buffers.
+        bias: False learns the scale ``gamma`` only (no ``beta``), if
+        ``affine``.
 
     Parameters and buffers have ``nn.BatchNorm*d``'s names, so the two load
     each other's ``state_dict``: ``weight`` is gamma, ``bias`` is beta, then
@@ -179,12 +184,14 @@ class BatchNorm(nn.Module):
 
     @property
     def gamma(self):
-        """The scale gamma, one per channel: PyTorch's ``weight`` (None if not affine)."""
+        """The scale gamma, one per channel: PyTorch's ``weight`` (None if not
+        affine)."""
         return self.weight
 
     @property
     def beta(self):
-        """The shift beta, one per channel: PyTorch's ``bias`` (None if not affine or no bias)."""
+        """The shift beta, one per channel: PyTorch's ``bias`` (None if not
+        affine or no bias)."""
         return self.bias
 
     def reset_running_stats(self):

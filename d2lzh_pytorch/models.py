@@ -15,10 +15,12 @@ __all__ = ["accuracy_with_batch_stats", "lenet", "train_by_steps"]
 def train_by_steps(
     net, train_iter, optimizer, num_steps, on_step=None, device=None
 ):
-    """Train ``net`` for ``num_steps`` mini-batches (passing over ``train_iter`` as often as needed).
+    """Train ``net`` for ``num_steps`` mini-batches (passing over ``train_iter``
+    as often as needed).
 
     After each update ``on_step(step, loss)`` is called (``step`` counts from 1,
-    ``loss`` is the batch's detached mean cross-entropy), e.g. to record statistics.
+    ``loss`` is the batch's detached mean cross-entropy), e.g. to record
+    statistics.
     Returns the list of batch losses.
     """
     loss_fn = nn.CrossEntropyLoss()
@@ -42,9 +44,12 @@ def train_by_steps(
 def lenet(norm2d=None, norm1d=None, act=nn.Sigmoid, placement="before"):
     """LeNet for 28 x 28 grey images: two conv blocks, then three linear layers.
 
-    ``norm2d(channels)`` builds the normalisation layer after each conv layer and
-    ``norm1d(features)`` the one after each of the first two linear layers (None:
-    none); ``placement`` puts it "before" the activation ``act`` (Ioffe & Szegedy)
+    ``norm2d(channels)`` builds the normalisation layer after each conv layer
+    and
+    ``norm1d(features)`` the one after each of the first two linear layers
+    (None:
+    none); ``placement`` puts it "before" the activation ``act`` (Ioffe &
+    Szegedy)
     or "after" it.
     """
     if placement not in ("before", "after"):
@@ -73,11 +78,15 @@ def lenet(norm2d=None, norm1d=None, act=nn.Sigmoid, placement="before"):
 
 
 def accuracy_with_batch_stats(data_iter, net):
-    """Accuracy of ``net`` on ``data_iter`` when every BN layer normalises with the
-    statistics of the batch it is given (training mode), not its running statistics.
+    """Accuracy of ``net`` on ``data_iter`` when every BN layer normalises with
+    the
+    statistics of the batch it is given (training mode), not its running
+    statistics.
 
-    It works on a copy: training-mode passes would overwrite the running statistics
-    of ``net``. A batch of one example has no batch statistics; it raises ValueError.
+    It works on a copy: training-mode passes would overwrite the running
+    statistics
+    of ``net``. A batch of one example has no batch statistics; it raises
+    ValueError.
     """
     model = copy.deepcopy(net).train()
     device = next(model.parameters()).device

@@ -16,13 +16,15 @@ __all__ = ["NORM_KINDS", "Norm", "group_norm_stats"]
 
 
 def group_norm_stats(X, num_groups, over_batch=False, eps=1e-5):
-    """Normalise ``X`` (N, C, ...) over groups of C/G channels; return ``(Y, mean, var)``.
+    """Normalise ``X`` (N, C, ...) over groups of C/G channels; return ``(Y,
+    mean, var)``.
 
     ``X`` is viewed as (N, G, C/G, rest), ``rest`` being all positions (H*W
     for images). Each example and group gets one mean and one biased variance
     over its C/G * rest values; with ``over_batch=True`` the N examples share
     them too. ``mean`` and ``var`` keep the grouped shape, e.g. (N, G, 1, 1).
-    G = 1: layer norm; G = C: instance norm; G = C and ``over_batch``: batch norm.
+    G = 1: layer norm; G = C: instance norm; G = C and ``over_batch``: batch
+    norm.
     """
     if X.dim() < 2:
         raise ValueError(
@@ -66,7 +68,8 @@ NORM_KINDS = ("batch", "layer", "instance", "group")
 
 
 class Norm(nn.Module):
-    """One normalisation layer for (N, C, ...) inputs; ``kind`` says which values share statistics.
+    """One normalisation layer for (N, C, ...) inputs; ``kind`` says which
+    values share statistics.
 
     Args:
         kind: "batch" (per channel, over the batch and all positions), "layer"
