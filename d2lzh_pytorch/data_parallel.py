@@ -67,23 +67,26 @@ DDP_CONFIGS = ("local", "local, no buffer sync", "sync")
 ONE_PROCESS_CONFIGS = ("global", "ghost")
 
 
-def _batches(X, y, seed, global_batch, part=slice(None)):
+def _batches(X, y, seed, global_batch, part=None):
     """Endless mini-batches: each epoch a new permutation drawn from ``seed``, cut into global
     batches of ``global_batch`` examples (the incomplete last one dropped), of which each batch
-    yields the examples ``part`` (a slice: a rank's share under DDP; default all of them)."""
+    yields the examples ``part`` (a slice: a rank's share under DDP; None: all of them)."""
     from .utils import generator
 
     order = generator(seed)
     while True:
         perm = torch.randperm(len(y), generator=order)
         for i in range(len(y) // global_batch):
-            idx = perm[i * global_batch:(i + 1) * global_batch][part]
+            idx = perm[i * global_batch:(i + 1) * global_batch]
+            if part is not None:
+                idx = idx[part]
             yield X[idx], y[idx]
 
 
 def train_one_config(ctx, config, seed, data, settings):
-    """Train one LeNet-BN under ``config``: DDP configurations use every rank, the others only
-    this one. Returns its losses, test accuracy and BN buffers (after step 1 and at the end)."""
+    """Train one LeNet-BN under ``config``: DDP configurations use every
+    rank, the others only this one. Returns its losses, test accuracy and BN
+    buffers (after step 1 and at the end)."""
     from torch.nn.parallel import DistributedDataParallel
 
     from .models import train_by_steps
@@ -95,14 +98,19 @@ def train_one_config(ctx, config, seed, data, settings):
     set_seed(seed)
     net = _lenet_bn(config, b).to(ctx.device)
     distributed = config in DDP_CONFIGS
-    # forward_sync_buffers (formerly broadcast_buffers): copy rank 0's buffers to every rank
-    # at the start of each training forward; True is DDP's default
-    model = (DistributedDataParallel(net, device_ids=_device_ids(ctx),
-                                     **_sync_buffers(config != "local, no buffer sync"))
-             if distributed else net)
+    # forward_sync_buffers (formerly broadcast_buffers): copy rank 0's
+    # buffers to every rank at the start of each training forward; True is
+    # DDP's default
+    if distributed:
+        ids = _device_ids(ctx)  # this rank's GPU, or None on the CPU
+        sync = _sync_buffers(config != "local, no buffer sync")
+        model = DistributedDataParallel(net, device_ids=ids, **sync)
+    else:
+        model = net
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-    # the same global batches in every configuration; under DDP each rank takes its b examples
-    mine = slice(ctx.rank * b, (ctx.rank + 1) * b) if distributed else slice(None)
+    # the same global batches in every configuration; under DDP each rank
+    # takes its b examples
+    mine = slice(ctx.rank * b, (ctx.rank + 1) * b) if distributed else None
     batches = _batches(X, y, seed, b * ctx.world_size, mine)
     desc, first = f"{config}, seed {seed}", {}
 
@@ -117,9 +125,11 @@ def train_one_config(ctx, config, seed, data, settings):
     ctx.report(desc, steps, steps)
     running_mean, running_var = _bn_buffers(net)
     test_batches = zip(X_test.split(500), y_test.split(500), strict=True)
-    return {"config": config, "seed": seed, "rank": ctx.rank, "losses": np.array(losses),
-            "test_acc": evaluate_accuracy(test_batches, net), "running_mean": running_mean,
-            "running_var": running_var, "first_running_var": first["running_var"]}
+    return {"config": config, "seed": seed, "rank": ctx.rank,
+            "losses": np.array(losses),
+            "test_acc": evaluate_accuracy(test_batches, net),
+            "running_mean": running_mean, "running_var": running_var,
+            "first_running_var": first["running_var"]}
 
 
 def _time_interleaved(ctx, seed, data, settings):
