@@ -15,11 +15,13 @@ from . import (
     compat,
     config,
     data,
+    data_parallel,
     device,
     diagnostics,
     distributed,
     experiments,
     frameworks,
+    launcher,
     layers,
     models,
     norms,
@@ -27,6 +29,7 @@ from . import (
     progress,
     report,
     stats,
+    sync_bn,
     training,
     utils,
 )
@@ -52,9 +55,9 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, audit, checks, claims, compat, config, data, device, diagnostics, distributed,
-            experiments, frameworks,
-            layers, models, norms, plotting, progress, report, stats, training, utils)
+_MODULES = (animator, audit, checks, claims, compat, config, data, data_parallel, device, diagnostics,
+            distributed, experiments, frameworks, launcher, layers, models, norms, plotting, progress, report,
+            stats, sync_bn, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
 try:

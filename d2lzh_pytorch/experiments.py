@@ -19,7 +19,6 @@ Ctrl-C when it checks the flag (or use ``sweep``, which does it for you)::
 """
 
 import functools
-import inspect
 import math
 from dataclasses import dataclass
 
@@ -149,13 +148,9 @@ def _iterator_for(train_iter, seed):
 
 
 def _train(net, train_iter, test_iter, optimizer, device, num_epochs, verbose):
-    """Call ``train_ch5`` so that it returns (does not raise) on Ctrl-C when it can."""
-    params = inspect.signature(train_ch5).parameters
-    options = {"verbose": verbose, "progress": False, "live_plot": False}
-    if "catch_interrupt" in params:
-        options["catch_interrupt"] = True  # keep the finished epochs of the run that is cut short
-    options = {key: value for key, value in options.items() if key in params}
-    return train_ch5(net, train_iter, test_iter, None, optimizer, device, num_epochs, **options)
+    """``train_ch5`` without displays; on Ctrl-C it returns the finished epochs, marked interrupted."""
+    return train_ch5(net, train_iter, test_iter, None, optimizer, device, num_epochs, verbose=verbose,
+                     progress=False, live_plot=False, catch_interrupt=True)
 
 
 def run_seeds(make_net, make_optimizer, train_iter, test_iter, seeds, num_epochs,

@@ -114,10 +114,30 @@ def test_make_targets_name_their_mode(target, mode):
 
 
 def test_make_test_runs_cheap_checks_first():
-    makefile = (ROOT / "Makefile").read_text()
-    line = next(x for x in makefile.splitlines() if "$(MAKE)" in x and "lint" in x)
-    steps = line.split("--no-print-directory", 1)[1].split(";")[0].split()
-    assert steps == ["lint", "test-unit", "book-quick", "book-student-quick", "pdf-quick", "test-book"]
+    """What ``make -n test`` would run (its recursive make runs dry too), in that order."""
+    out = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    steps = {"lint": "ruff check .", "test-unit": 'pytest -m "not book"',
+             "book-quick": "tools/build_book.py --mode quick\n",
+             "book-student-quick": "tools/student_edition.py --mode quick",
+             "pdf-quick": "tools/build_book.py --mode quick --pdf", "test-book": "pytest -m book\n"}
+    found = {target: out.find(command) for target, command in steps.items()}
+    assert -1 not in found.values(), f"commands missing from `make -n test`: {found}\n{out}"
+    assert sorted(found, key=found.get) == ["lint", "test-unit", "book-quick", "book-student-quick",
+                                            "pdf-quick", "test-book"]
+
+
+def _variable(name):
+    """A chapter worker's view of its environment (module level: the spawned worker imports it)."""
+    return os.environ.get(name)
+
+
+def test_chapter_workers_get_the_builds_environment_and_the_parent_keeps_its_own():
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1, build_book._use_environment,
+                                                   ({"BN_BOOK_TEST_VARIABLE": "7"},)) as pool:
+        assert pool.apply(_variable, ("BN_BOOK_TEST_VARIABLE",)) == "7"
+    assert "BN_BOOK_TEST_VARIABLE" not in os.environ
 
 
 @pytest.mark.parametrize("target, mode", [("pdf", "full"), ("pdf-quick", "quick")])

@@ -3,7 +3,10 @@
 import gzip
 import hashlib
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,8 @@ import torchvision
 
 import d2lzh_pytorch as d2l
 from d2lzh_pytorch import data as data_mod
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Published class counts of the original splits.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -29,16 +34,27 @@ def _snapshot(folder):
             for p in sorted(Path(folder).rglob("*"))}
 
 
-@pytest.fixture
-def data_copy(tmp_path):
-    """A private copy of the MNIST ``.gz`` files (only those) that a test may damage."""
-    src = d2l.default_data_root() / "MNIST" / "raw"
-    dst = tmp_path / "MNIST" / "raw"
+def _copy_mnist(root, pattern):
+    """Copy the MNIST ``.gz`` files matching ``pattern`` into ``root/MNIST/raw``."""
+    dst = root / "MNIST" / "raw"
     dst.mkdir(parents=True)
-    for f in src.glob("*.gz"):
+    for f in (d2l.default_data_root() / "MNIST" / "raw").glob(pattern):
         shutil.copy(f, dst / f.name)
     d2l.clear_data_cache()
-    yield tmp_path
+    return root
+
+
+@pytest.fixture
+def data_copy(tmp_path):
+    """A private copy of MNIST's test split (its two ``.gz`` files, 1.6 MB) that a test may damage."""
+    yield _copy_mnist(tmp_path, "t10k-*.gz")
+    d2l.clear_data_cache()
+
+
+@pytest.fixture
+def full_data_copy(tmp_path):
+    """A private copy of all four MNIST ``.gz`` files (11 MB), for tests that need the training split."""
+    yield _copy_mnist(tmp_path, "*.gz")
     d2l.clear_data_cache()
 
 
@@ -262,13 +278,13 @@ def test_loading_leaves_the_repository_data_folder_unchanged():
     assert _snapshot(root) == before
 
 
-def test_loading_from_gz_only_writes_nothing(data_copy):
-    before = _snapshot(data_copy)
-    images, _ = d2l.load_arrays("MNIST", train=False, root=data_copy)
-    d2l.load_data_mnist(100, root=data_copy, num_train=500)
+def test_loading_from_gz_only_writes_nothing(full_data_copy):
+    before = _snapshot(full_data_copy)
+    images, _ = d2l.load_arrays("MNIST", train=False, root=full_data_copy)
+    d2l.load_data_mnist(100, root=full_data_copy, num_train=500)
     assert len(images) == 10000
-    assert _snapshot(data_copy) == before
-    assert not (data_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+    assert _snapshot(full_data_copy) == before
+    assert not (full_data_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
 
 
 def test_callers_cannot_change_the_cached_tensors():
@@ -293,66 +309,92 @@ def test_cache_is_keyed_on_the_resolved_root(data_copy):
 # ---------------------------------------------------------------- torchvision layout
 
 
-def test_ensure_torchvision_layout_lets_torchvision_read_offline(data_copy):
-    assert d2l.ensure_torchvision_layout(data_copy, names=["MNIST"]) == data_copy
-    raw = data_copy / "MNIST" / "raw"
+def test_ensure_torchvision_layout_lets_torchvision_read_offline(full_data_copy):
+    assert d2l.ensure_torchvision_layout(full_data_copy, names=["MNIST"]) == full_data_copy
+    raw = full_data_copy / "MNIST" / "raw"
     for stem, sha256 in data_mod.RESOURCES["MNIST"].items():
         assert hashlib.sha256((raw / stem).read_bytes()).hexdigest() == sha256
     assert not list(raw.glob("*.tmp")) and not list(raw.glob(".*"))
-    ds = torchvision.datasets.MNIST(root=str(data_copy), train=False)  # download=False: offline
-    images, labels = d2l.load_arrays("MNIST", train=False, root=data_copy)
+    ds = torchvision.datasets.MNIST(root=str(full_data_copy), train=False)  # download=False: offline
+    images, labels = d2l.load_arrays("MNIST", train=False, root=full_data_copy)
     img, label = ds[0]
     assert len(ds) == 10000 and label == labels[0].item()
     assert torch.equal(torch.from_numpy(np.array(img)), images[0, 0])
     assert torch.equal(ds.targets, labels)
 
 
-def test_ensure_torchvision_layout_is_idempotent_and_repairs(data_copy):
-    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
-    raw = data_copy / "MNIST" / "raw"
-    before = _snapshot(data_copy)
-    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
-    assert _snapshot(data_copy) == before  # verified copies are not rewritten
+def test_ensure_torchvision_layout_is_idempotent_and_repairs(full_data_copy):
+    d2l.ensure_torchvision_layout(full_data_copy, names="MNIST")
+    raw = full_data_copy / "MNIST" / "raw"
+    before = _snapshot(full_data_copy)
+    d2l.ensure_torchvision_layout(full_data_copy, names="MNIST")
+    assert _snapshot(full_data_copy) == before  # verified copies are not rewritten
     damaged = raw / "t10k-labels-idx1-ubyte"
     damaged.write_bytes(damaged.read_bytes()[:-3])
-    d2l.ensure_torchvision_layout(data_copy, names="MNIST")
+    d2l.ensure_torchvision_layout(full_data_copy, names="MNIST")
     expected = data_mod.RESOURCES["MNIST"]["t10k-labels-idx1-ubyte"]
     assert hashlib.sha256(damaged.read_bytes()).hexdigest() == expected
 
 
-def test_ensure_torchvision_layout_rejects_unknown_names(data_copy):
+def test_ensure_torchvision_layout_rejects_unknown_names(full_data_copy):
     with pytest.raises(ValueError, match="unknown data set 'CIFAR10'"):
-        d2l.ensure_torchvision_layout(data_copy, names=["MNIST", "CIFAR10"])
-    assert not (data_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+        d2l.ensure_torchvision_layout(full_data_copy, names=["MNIST", "CIFAR10"])
+    assert not (full_data_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
 
 
-def test_ensure_torchvision_layout_unwritable_folder_is_a_clear_error(data_copy, monkeypatch):
+def test_ensure_torchvision_layout_unwritable_folder_is_a_clear_error(full_data_copy, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(data_mod.tempfile, "mkstemp", refuse)
     with pytest.raises(PermissionError, match="is not writable.*BN_BOOK_DATA"):
-        d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
+        d2l.ensure_torchvision_layout(full_data_copy, names=["MNIST"])
 
 
-def test_failed_write_leaves_no_temporary_file(data_copy, monkeypatch):
+def test_failed_write_leaves_no_temporary_file(full_data_copy, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(data_mod.os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
-        d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
-    raw = data_copy / "MNIST" / "raw"
+        d2l.ensure_torchvision_layout(full_data_copy, names=["MNIST"])
+    raw = full_data_copy / "MNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in data_mod.RESOURCES["MNIST"])
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file permissions")
-def test_ensure_torchvision_layout_read_only_folder(data_copy):
-    raw = data_copy / "MNIST" / "raw"
+_TRY_TO_WRITE = """
+import sys
+import d2lzh_pytorch as d2l
+try:
+    d2l.ensure_torchvision_layout(sys.argv[1], names=["MNIST"])
+except PermissionError as err:
+    print(f"PermissionError: {err}")
+    sys.exit(3)
+"""
+
+
+# root may write anywhere through its capabilities (CAP_DAC_OVERRIDE, ...); without them, the
+# permission bits hold for it too, as for any user
+_AS_ROOT_WITHOUT_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search,-fowner",
+                              "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file permissions")
+@pytest.mark.skipif(os.name == "posix" and os.geteuid() == 0 and not shutil.which("setpriv"),
+                    reason="as root, needs setpriv (util-linux) to drop the capability to ignore permissions")
+def test_ensure_torchvision_layout_read_only_folder(full_data_copy):
+    """A folder its user may not write to, for real (in a child process; as root, as in CI, one
+    that has given up root's right to ignore permissions)."""
+    raw = full_data_copy / "MNIST" / "raw"
     raw.chmod(0o555)
     try:
-        with pytest.raises(PermissionError, match="is not writable"):
-            d2l.ensure_torchvision_layout(data_copy, names=["MNIST"])
+        prefix = _AS_ROOT_WITHOUT_OVERRIDES if os.geteuid() == 0 else []
+        child = subprocess.run(prefix + [sys.executable, "-c", _TRY_TO_WRITE, str(full_data_copy)],
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                               text=True, timeout=120)
+        assert child.returncode == 3, child.stdout + child.stderr
+        assert re.search("PermissionError: .*is not writable", child.stdout), child.stdout
+        assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in data_mod.RESOURCES["MNIST"])
     finally:
         raw.chmod(0o755)
 

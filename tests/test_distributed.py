@@ -1,5 +1,6 @@
-"""Tests of d2lzh_pytorch.distributed: the moment formulas, SyncBatchNorm (alone and in 2 gloo
-processes on 127.0.0.1, against nn.BatchNorm on the whole batch), GhostBatchNorm,
+"""Tests of d2lzh_pytorch.distributed (modules sync_bn, launcher, data_parallel): the moment
+formulas, SyncBatchNorm (alone and in 2 gloo processes on 127.0.0.1, against nn.BatchNorm on the
+whole batch), GhostBatchNorm,
 convert_sync_batchnorm, and the launcher's handling of failing and hanging workers.
 
 The worker functions live at the top level of this module: spawned processes import them.
@@ -428,10 +429,10 @@ def test_a_result_that_does_not_pickle_is_reported_with_the_reason():
 def test_the_buffer_broadcast_keyword_fits_the_installed_pytorch(monkeypatch):
     from torch.nn.parallel import DistributedDataParallel
 
-    assert d2l.distributed._sync_buffers(False) == {"forward_sync_buffers": False}
+    assert d2l.data_parallel._sync_buffers(False) == {"forward_sync_buffers": False}
 
     def older_init(self, module, device_ids=None, broadcast_buffers=True):  # PyTorch before the rename
         pass
 
     monkeypatch.setattr(DistributedDataParallel, "__init__", older_init)
-    assert d2l.distributed._sync_buffers(False) == {"broadcast_buffers": False}
+    assert d2l.data_parallel._sync_buffers(False) == {"broadcast_buffers": False}

@@ -174,10 +174,11 @@ def test_ctrl_c_in_training_stops_the_remaining_seeds(tiny_data):
 
 
 def _fake_train(interrupt_seed_calls, record):
-    """A stand-in for train_ch5 that lets KeyboardInterrupt propagate (catch_interrupt=False style)."""
+    """A stand-in for train_ch5 that lets KeyboardInterrupt propagate (as train_ch5 does when it
+    comes before the training loop, or with catch_interrupt=False)."""
 
     def train(net, train_iter, test_iter, batch_size, optimizer, device=None, num_epochs=5, *,
-              loss=None, progress=None, live_plot=None, verbose=True):
+              loss=None, progress=None, live_plot=None, verbose=True, catch_interrupt=True):
         record.append(train_iter.seed)
         if len(record) in interrupt_seed_calls:
             raise KeyboardInterrupt
@@ -206,11 +207,11 @@ def test_an_interrupt_carrying_the_history_keeps_the_finished_epochs(tiny_data, 
     assert runs[0].after_epoch(1) == 0.8 and math.isnan(runs[0].final())
 
 
-def test_catch_interrupt_is_passed_when_the_training_loop_accepts_it(tiny_data, monkeypatch):
+def test_run_seeds_asks_the_training_loop_to_catch_interrupts(tiny_data, monkeypatch):
     seen = {}
 
     def train(net, train_iter, test_iter, batch_size, optimizer, device=None, num_epochs=5, *,
-              catch_interrupt=False, progress=None, live_plot=None, verbose=True):
+              loss=None, progress=None, live_plot=None, verbose=True, callbacks=None, catch_interrupt=False):
         seen["catch_interrupt"] = catch_interrupt
         history = d2l.History()
         history.interrupted = True  # as if Ctrl-C was caught after no epoch

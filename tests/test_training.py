@@ -9,8 +9,10 @@ from torch import nn
 import d2lzh_pytorch as d2l
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_data():
+    """A fresh pair of loaders per test: a shuffled loader moves to its next epoch as it is used,
+    so a shared one would give each test batches that depend on the tests before it."""
     return d2l.load_data_fashion_mnist(100, num_train=600, num_test=300)
 
 

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
@@ -109,6 +108,11 @@ def ordering_times(times, seed_file=SEED_TIMES):
     """The times that order a build: this build folder's own, else the committed seed's."""
     seed = json.loads(seed_file.read_text()) if seed_file.exists() else {}
     return {**seed, **times}
+
+
+def _use_environment(env):
+    """Pool initializer: add ``env`` to this worker's environment (its kernels inherit it)."""
+    os.environ.update(env)
 
 
 def _execute_one(job):
@@ -251,11 +255,12 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
         print(f"executing {len(order)} chapter(s), {jobs} at a time: {', '.join(p.name for p in order)}")
         jobs_args = [(str(out / ".jupyter_cache"), todo[p.name].pk, todo[p.name].uri, timeout,
                       str(claims_dir / f"{p.stem}.jsonl")) for p in order]
-        with mock.patch.dict(os.environ, env):  # the kernels inherit the workers' environment
-            with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-                for name, seconds, error in pool.imap_unordered(_execute_one, jobs_args, chunksize=1):
-                    print(f"  done {name} ({seconds:.0f} s{', failed' if error else ''})", flush=True)
-                    results.append((name, seconds, error))
+        # each worker sets env for itself; the kernels it starts inherit its environment
+        with multiprocessing.get_context("spawn").Pool(jobs, _use_environment, (env,),
+                                                       maxtasksperchild=1) as pool:
+            for name, seconds, error in pool.imap_unordered(_execute_one, jobs_args, chunksize=1):
+                print(f"  done {name} ({seconds:.0f} s{', failed' if error else ''})", flush=True)
+                results.append((name, seconds, error))
     else:
         print("all chapters are in the execution cache")
     paths = {p.name: p for p in notebooks}
