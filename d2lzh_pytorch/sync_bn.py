@@ -25,24 +25,32 @@ __all__ = ["AllReduceSum", "GhostBatchNorm", "SyncBatchNorm", "combine_moments",
 
 
 def combine_moments(counts, means, variances):
-    """Merge the moments of K parts into those of the whole (Chan, Golub and LeVeque).
+    """Merge the moments of K parts into those of the whole (Chan, Golub and
+    LeVeque).
 
-    ``counts`` has shape (K,); ``means`` and ``variances`` (biased: divided by the part's
-    count) have shape (K, C). Returns ``(n, mean, var)``: the total count and the mean and
-    biased variance of the union, each of shape (C,). Parts with count 0 contribute nothing.
+    ``counts`` has shape (K,); ``means`` and ``variances`` (biased: divided by
+    the part's
+    count) have shape (K, C). Returns ``(n, mean, var)``: the total count and
+    the mean and
+    biased variance of the union, each of shape (C,). Parts with count 0
+    contribute nothing.
     Differentiable; no large sum of squares is ever formed.
     """
     counts = counts.to(means.dtype).reshape(-1, 1)
     n = counts.sum()
     mean = (counts * means).sum(dim=0) / n
-    # within-part spread plus between-part spread: sum_k n_k var_k + n_k (mean_k - mean)^2
+    # within-part spread plus between-part spread: sum_k n_k var_k + n_k (mean_k
+    # - mean)^2
     deviation = means - mean
-    m2 = (counts * variances).sum(dim=0) + (counts * deviation * deviation).sum(dim=0)
+    m2 = (counts * variances).sum(dim=0) + (counts * deviation * deviation).sum(
+        dim=0
+    )
     return n, mean, m2 / n
 
 
 def naive_moments(counts, sums, sums_of_squares):
-    """The textbook route ``E[x^2] - E[x]^2`` from per-part sums; cancels badly when
+    """The textbook route ``E[x^2] - E[x]^2`` from per-part sums; cancels badly
+    when
     the mean is large compared with the spread. Returns ``(n, mean, var)``."""
     n = counts.to(sums.dtype).sum()
     mean = sums.sum(dim=0) / n
@@ -50,8 +58,10 @@ def naive_moments(counts, sums, sums_of_squares):
 
 
 class AllReduceSum(torch.autograd.Function):
-    """Sum of a tensor over the ranks, differentiable: the gradient of a sum over ranks is the
-    sum over ranks of the gradients, so the backward pass is an all-reduce too (what the
+    """Sum of a tensor over the ranks, differentiable: the gradient of a sum
+    over ranks is the
+    sum over ranks of the gradients, so the backward pass is an all-reduce too
+    (what the
     deprecated ``torch.distributed.nn.functional.all_reduce`` does)."""
 
     @staticmethod
@@ -69,68 +79,133 @@ class AllReduceSum(torch.autograd.Function):
 
 
 def global_moments(X, process_group=None):
-    """Count, mean and biased variance per channel of the global batch, whose part on this rank
-    is ``X``: each rank computes its part's moments, one all-reduce gathers all parts (every
-    rank fills its own row of a zero table), and ``combine_moments`` merges them."""
+    """Count, mean and biased variance per channel of the global batch, whose
+    part on this rank
+    is ``X``: each rank computes its part's moments, one all-reduce gathers all
+    parts (every
+    rank fills its own row of a zero table), and ``combine_moments`` merges
+    them."""
     dims = [0] + list(range(2, X.dim()))  # every axis except the channel axis 1
     count = X.numel() // X.shape[1]
     if count > 0:
         mean = X.mean(dim=dims)
         X_centered = X - mean.reshape((1, -1) + (1,) * (X.dim() - 2))
         var = (X_centered * X_centered).mean(dim=dims)
-    else:  # an empty part has no moments; its weight 0 removes it from the sums. Zeros that
-        # depend on X keep this rank in the backward pass (its all-reduce pairs with the others')
+    # an empty part has no moments; its weight 0 removes it from the sums. Zeros
+    # that
+    else:
+        # depend on X keep this rank in the backward pass (its all-reduce pairs
+        # with the others')
         mean = var = X.sum(dim=dims)
-    world, rank = dist.get_world_size(process_group), dist.get_rank(process_group)
-    # all-gather through one differentiable all-reduce: each rank fills its own row
+    world, rank = (
+        dist.get_world_size(process_group),
+        dist.get_rank(process_group),
+    )
+    # all-gather through one differentiable all-reduce: each rank fills its own
+    # row
     row = torch.cat([mean.new_tensor([count]), mean, var])
     table = torch.zeros(world, row.numel(), dtype=row.dtype, device=row.device)
-    table = AllReduceSum.apply(table.index_put((torch.tensor([rank], device=row.device),),
-                                                row.unsqueeze(0)), process_group)
+    table = AllReduceSum.apply(
+        table.index_put(
+            (torch.tensor([rank], device=row.device),), row.unsqueeze(0)
+        ),
+        process_group,
+    )
     C = X.shape[1]
-    counts, means, variances = table[:, 0].detach(), table[:, 1:C + 1], table[:, C + 1:]
+    counts, means, variances = (
+        table[:, 0].detach(),
+        table[:, 1 : C + 1],
+        table[:, C + 1 :],
+    )
     return combine_moments(counts, means, variances)
 
 
 class SyncBatchNorm(BatchNorm):
-    """``BatchNorm`` that, in training under torch.distributed, normalises with the statistics
-    of the global batch (the union of all ranks' mini-batches), like ``nn.SyncBatchNorm``.
+    """``BatchNorm`` that, in training under torch.distributed, normalises with
+    the statistics
+    of the global batch (the union of all ranks' mini-batches), like
+    ``nn.SyncBatchNorm``.
 
-    Arguments, parameters, buffers and errors are those of ``BatchNorm``; ``process_group``
-    chooses the ranks that share statistics (None: all of them). Every rank of the group must
-    call it the same number of times (it communicates). Per-rank batch sizes may differ, even be
-    0. Running statistics are updated with the global mean and the global *unbiased* variance,
-    so all ranks keep identical buffers. Outside an initialised process group of 2 or more
+    Arguments, parameters, buffers and errors are those of ``BatchNorm``;
+    ``process_group``
+    chooses the ranks that share statistics (None: all of them). Every rank of
+    the group must
+    call it the same number of times (it communicates). Per-rank batch sizes may
+    differ, even be
+    0. Running statistics are updated with the global mean and the global
+    *unbiased* variance,
+    so all ranks keep identical buffers. Outside an initialised process group of
+    2 or more
     ranks, or in eval mode, it is plain ``BatchNorm``.
     """
 
-    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, process_group=None, device=None, dtype=None, *, bias=True):
-        super().__init__(num_features, num_dims, eps, momentum, affine, track_running_stats,
-                         device, dtype, bias=bias)
+    def __init__(
+        self,
+        num_features,
+        num_dims,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        process_group=None,
+        device=None,
+        dtype=None,
+        *,
+        bias=True,
+    ):
+        super().__init__(
+            num_features,
+            num_dims,
+            eps,
+            momentum,
+            affine,
+            track_running_stats,
+            device,
+            dtype,
+            bias=bias,
+        )
         self.process_group = process_group
 
     def forward(self, X):
         use_batch_stats = self.training or self.running_mean is None
-        if not (use_batch_stats and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size(self.process_group) > 1):
+        if not (
+            use_batch_stats
+            and dist.is_available()
+            and dist.is_initialized()
+            and dist.get_world_size(self.process_group) > 1
+        ):
             return super().forward(X)  # plain BN: checks X itself
         self._check_input(X)
         dtype = X.dtype
-        if dtype in (torch.float16, torch.bfloat16):  # as batch_norm: statistics in float32
+        # as batch_norm: statistics in float32
+        if dtype in (torch.float16, torch.bfloat16):
             X = X.float()
         n, mean, var = global_moments(X, self.process_group)
         if n.item() == 1:
-            raise ValueError(f"Expected more than 1 value per channel in the global batch, got "
-                             f"{int(n.item())} (this rank's input shape {tuple(X.shape)}): a single "
-                             f"value has no variance. Use a global batch of at least 2 examples")
-        if self.training and self.track_running_stats and self.running_mean is not None:
+            raise ValueError(
+                f"Expected more than 1 value per channel in the global batch,"
+                f" got {int(n.item())} (this rank's input shape "
+                f"{tuple(X.shape)}): a single value has no variance. Use a "
+                f"global batch of at least 2 examples"
+            )
+        if (
+            self.training
+            and self.track_running_stats
+            and self.running_mean is not None
+        ):
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)  # as in PyTorch, an empty batch counts too
+                # as in PyTorch, an empty batch counts too
+                self.num_batches_tracked.add_(1)
                 if n > 0:  # the global unbiased variance, as in BatchNorm
-                    factor = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
+                    factor = (
+                        1.0 / self.num_batches_tracked.item()
+                        if self.momentum is None
+                        else self.momentum
+                    )
                     self.running_mean.mul_(1 - factor).add_(factor * mean)
-                    self.running_var.mul_(1 - factor).add_(factor * var * (n / (n - 1)))
+                    self.running_var.mul_(1 - factor).add_(
+                        factor * var * (n / (n - 1))
+                    )
         shape = (1, -1) + (1,) * (X.dim() - 2)
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
@@ -142,34 +217,71 @@ class SyncBatchNorm(BatchNorm):
 
 
 class GhostBatchNorm(BatchNorm):
-    """Ghost batch normalisation (Hoffer et al. 2017): in training, each consecutive slice of
-    ``ghost_size`` examples is normalised with its own batch statistics, and the running
-    statistics are updated once per slice. In eval mode it is plain ``BatchNorm``.
+    """Ghost batch normalisation (Hoffer et al. 2017): in training, each
+    consecutive slice of
+    ``ghost_size`` examples is normalised with its own batch statistics, and the
+    running
+    statistics are updated once per slice. In eval mode it is plain
+    ``BatchNorm``.
 
-    The other arguments are those of ``BatchNorm``. A batch whose size is not a multiple of
+    The other arguments are those of ``BatchNorm``. A batch whose size is not a
+    multiple of
     ``ghost_size`` ends with a smaller slice.
     """
 
-    def __init__(self, num_features, num_dims, ghost_size, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None, *, bias=True):
-        super().__init__(num_features, num_dims, eps, momentum, affine, track_running_stats,
-                         device, dtype, bias=bias)
-        if isinstance(ghost_size, bool) or not isinstance(ghost_size, int) or ghost_size < 2:
-            raise ValueError(f"ghost_size must be an integer of at least 2 (examples per ghost batch), "
-                             f"got {ghost_size!r}")
+    def __init__(
+        self,
+        num_features,
+        num_dims,
+        ghost_size,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        device=None,
+        dtype=None,
+        *,
+        bias=True,
+    ):
+        super().__init__(
+            num_features,
+            num_dims,
+            eps,
+            momentum,
+            affine,
+            track_running_stats,
+            device,
+            dtype,
+            bias=bias,
+        )
+        if (
+            isinstance(ghost_size, bool)
+            or not isinstance(ghost_size, int)
+            or ghost_size < 2
+        ):
+            raise ValueError(
+                f"ghost_size must be an integer of at least 2 (examples per "
+                f"ghost batch), got {ghost_size!r}"
+            )
         self.ghost_size = ghost_size
 
     def forward(self, X):
         if not self.training or X.shape[0] <= self.ghost_size:
             return super().forward(X)
         self._check_input(X)
-        if X.shape[0] % self.ghost_size == 1 and X[0, 0].numel() == 1:  # one value per channel
-            raise ValueError(f"GhostBatchNorm(ghost_size={self.ghost_size}) cuts a batch of {X.shape[0]} "
-                             f"examples into slices of {self.ghost_size}; the last slice has 1 example, "
-                             f"a single value per channel, which has no variance. Use a batch size that "
-                             f"is a multiple of {self.ghost_size} (and drop_last=True in d2l.load_data), "
-                             f"or one that leaves at least 2 examples over")
-        return torch.cat([BatchNorm.forward(self, part) for part in X.split(self.ghost_size)])
+        # one value per channel
+        if X.shape[0] % self.ghost_size == 1 and X[0, 0].numel() == 1:
+            raise ValueError(
+                f"GhostBatchNorm(ghost_size={self.ghost_size}) cuts a batch "
+                f"of {X.shape[0]} examples into slices of {self.ghost_size}; "
+                f"the last slice has 1 example, a single value per channel, "
+                f"which has no variance. Use a batch size that is a multiple "
+                f"of {self.ghost_size} (and drop_last=True in d2l.load_data),"
+                f" or one that leaves at least 2 examples over"
+            )
+        return torch.cat(
+            [BatchNorm.forward(self, part) for part in X.split(self.ghost_size)]
+        )
 
     def extra_repr(self):
         return f"{super().extra_repr()}, ghost_size={self.ghost_size}"

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytestmark = pytest.mark.book
+pytestmark = [pytest.mark.book, pytest.mark.timeout(900)]  # builds, browsers, JupyterLab
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import reader_notebooks  # noqa: E402
 import setup_cell  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytestmark = pytest.mark.book
+pytestmark = [pytest.mark.book, pytest.mark.timeout(900)]  # builds, browsers, JupyterLab
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build" / "quick" / "_build"
