@@ -182,8 +182,7 @@ class TrainingMonitor(Callback):
     """
 
     def __init__(self, net, every=10, activations=(nn.ReLU, nn.Tanh, nn.Sigmoid), max_samples=2000):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer (record every `every` steps), got {every!r}")
+        every = _checks.count(every, "every", " (record every `every` steps)")
         max_samples = _checks.count(max_samples, "max_samples", " (values kept per layer and step)")
         self.net, self.every, self.max_samples = net, every, max_samples
         self.layers = {f"{i}: {type(m).__name__}": m

@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from . import _checks
+
 __all__ = ["WorkerContext", "WorkerFailed", "launch"]
 
 
@@ -174,8 +176,7 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
     """
     from .progress import is_interactive
 
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive integer (number of processes), got {world_size!r}")
+    world_size = _checks.count(world_size, "world_size", " (number of processes)")
     if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if progress is None:

@@ -17,6 +17,7 @@ from numbers import Real
 import torch
 from torch import nn
 
+from . import _checks
 from .animator import LivePlot
 from .data import TensorBatches, _as_device
 from .diagnostics import _keep_in_eval_mode
@@ -199,8 +200,7 @@ def _explain_single_example(err, X, epoch, batch):
 
 def _check_arguments(num_epochs, train_iter, test_iter):
     """Validate ``num_epochs``, ``train_iter`` and ``test_iter``; return the number of batches per epoch."""
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+    _checks.count(num_epochs, "num_epochs")
     try:
         num_batches = len(train_iter)
     except TypeError:
