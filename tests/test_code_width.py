@@ -61,7 +61,8 @@ import wrap_code  # noqa: E402
 
 # the chapters tools/wrap_code.py has been run on (issue 22); 06 and 07 are still being edited
 WRAPPED = ["01_motivation", "02_math", "03_from_scratch", "04_lenet_bn", "05_concise",
-           "08_relatives", "09_data_parallel", "10_practice", "11_frameworks", "appendix_notes"]
+           "08_relatives", "09_data_parallel", "10_practice", "11_frameworks", "12_pipelines",
+           "appendix_notes"]
 
 
 @pytest.mark.parametrize("name", WRAPPED)
