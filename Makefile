@@ -13,8 +13,8 @@ STAMP := $(VENV)/.installed
 # Jupyter Book (strict: a Sphinx warning or a failing cell fails the build).
 BUILD_BOOK := $(BIN)/python tools/build_book.py
 
-.PHONY: book book-quick book-student book-student-quick pdf pdf-quick lab test test-unit test-book \
-	lint bench system-deps pdf-deps install clean replicate replication-page
+.PHONY: book book-quick book-student book-student-quick notebooks pdf pdf-quick lab test test-unit test-book \
+	lint bench system-deps pdf-deps install clean replicate replication-page assignments grade frameworks
 
 install: $(STAMP)
 
@@ -25,29 +25,55 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-## make book: the whole book, full experiments, into _build/html.
-book: $(STAMP)
+## make frameworks: chapter 11's two extra environments, each pinned in its own file and
+## stamped like .venv: .venv-mxnet (MXNet 1.9.1 + d2l 1.0.3; needs numpy < 1.24, so Python
+## <= 3.11) and .venv-frameworks (PaddlePaddle, Keras 3 on JAX, JAX + Flax, MindSpore)
+MXNET_VENV := .venv-mxnet
+MXNET_STAMP := $(MXNET_VENV)/.installed
+FRAMEWORKS_VENV := .venv-frameworks
+FRAMEWORKS_STAMP := $(FRAMEWORKS_VENV)/.installed
+frameworks: $(MXNET_STAMP) $(FRAMEWORKS_STAMP)
+
+$(MXNET_STAMP): requirements-mxnet.txt requirements-mxnet-nodeps.txt
+	@test -x $(MXNET_VENV)/bin/python || $(PYTHON) -m venv $(MXNET_VENV)
+	$(MXNET_VENV)/bin/python -m pip install -q -r requirements-mxnet.txt
+	$(MXNET_VENV)/bin/python -m pip install -q --no-deps -r requirements-mxnet-nodeps.txt
+	@touch $@
+
+$(FRAMEWORKS_STAMP): requirements-frameworks.txt
+	@test -x $(FRAMEWORKS_VENV)/bin/python || $(PYTHON) -m venv $(FRAMEWORKS_VENV)
+	$(FRAMEWORKS_VENV)/bin/python -m pip install -q -r requirements-frameworks.txt
+	@touch $@
+
+## make book: the whole book, full experiments, into _build/html (chapter 11 needs `frameworks`).
+book: $(STAMP) frameworks
 	$(BUILD_BOOK) --mode full
 
 ## make book-quick: every chapter in quick mode (BN_BOOK_QUICK=1) into
 ## _build/quick/_build/html, with its own execution cache.
-book-quick: $(STAMP)
+book-quick: $(STAMP) frameworks
 	$(BUILD_BOOK) --mode quick
 
 ## make book-student: the whole book without the exercise solutions (removed,
 ## not folded) into _build/student/html, from the execution cache of `make book`
-book-student: $(STAMP)
+book-student: $(STAMP) frameworks
 	$(BIN)/python tools/student_edition.py --mode full
 
-book-student-quick: $(STAMP)
+book-student-quick: $(STAMP) frameworks
 	$(BIN)/python tools/student_edition.py --mode quick
+
+## make notebooks: every chapter as a reader notebook and a student notebook (no solutions), MyST
+## turned into Markdown that Colab and JupyterLab render, outputs cleared, into
+## _build/notebooks/{reader,student}/, with the package's wheel their Colab setup cell installs
+notebooks: $(STAMP)
+	$(BIN)/python tools/reader_notebooks.py --out _build/notebooks
 
 ## make pdf: the whole book as a Chinese PDF, _build/latex/book.pdf (xelatex),
 ## from the same execution cache; also copied into _build/html (the preface links to it)
-pdf: $(STAMP) pdf-deps
+pdf: $(STAMP) pdf-deps frameworks
 	$(BUILD_BOOK) --mode full --pdf
 
-pdf-quick: $(STAMP) pdf-deps
+pdf-quick: $(STAMP) pdf-deps frameworks
 	$(BUILD_BOOK) --mode quick --pdf
 
 ## make replicate SEED=<base> [THREADS=<n>]: every chapter in full mode with seed base <base>
@@ -55,7 +81,7 @@ pdf-quick: $(STAMP) pdf-deps
 ## records every claim in replications/, regenerates chapters/replication.md, fails if a claim fails
 SEED ?=
 THREADS ?= 1
-replicate: $(STAMP)
+replicate: $(STAMP) frameworks
 	@test -n "$(SEED)" || { echo "usage: make replicate SEED=<seed base, e.g. 1> [THREADS=<threads, default 1>]"; exit 2; }
 	$(BIN)/python tools/replicate.py --seed-base $(SEED) --threads $(THREADS)
 
@@ -63,11 +89,27 @@ replicate: $(STAMP)
 replication-page: $(STAMP)
 	$(BIN)/python tools/replication_page.py
 
-## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv)
+## make lab: JupyterLab on chapters/ with this environment's kernel ("python3", the .venv);
+## `make lab LAB_DIR=_build/assignments` opens the student notebooks of `make assignments`
 LAB_ARGS ?=
+LAB_DIR ?= chapters
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (BN book)" >/dev/null
-	$(BIN)/jupyter lab --ServerApp.root_dir=chapters $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+## make assignments: the student notebooks (no solutions, no hidden tests) and one zip per
+## assignment into _build/assignments (teacher notebooks: assignments/<name>/<name>.ipynb)
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py
+
+## make grade SUBMISSIONS=<dir>: run and score <dir>/<student>/<assignment>/<assignment>.ipynb
+## offline; _build/grades/grades.csv, feedback/<student>/<assignment>.html, manual.csv
+SUBMISSIONS ?=
+GRADE_ARGS ?=
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir>, holding" \
+	  "<dir>/<student>/<assignment>/<assignment>.ipynb (GRADE_ARGS=\"--jobs 2 --timeout 120\")"; exit 2; }
+	$(BIN)/python tools/grade.py "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 ## Debian packages of the PDF: xelatex, Chinese support, the LaTeX packages Sphinx and
 ## Jupyter Book load (bbm.sty: texlive-fonts-extra; ZapfDingbats: texlive-fonts-recommended),
@@ -98,8 +140,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 ## the package's tests and the notebook checks: no book build needed
-test-unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not book"
+test-unit: $(STAMP) frameworks
+	BN_BOOK_REQUIRE_ENVS=1 $(BIN)/python -m pytest -m "not book"
 
 ## the built quick book and student edition, opened in headless Chromium; the quick PDF; make lab
 test-book: $(STAMP) system-deps pdf-deps

@@ -9,6 +9,7 @@ from importlib import metadata as _metadata
 
 from . import (
     animator,
+    checks,
     claims,
     compat,
     config,
@@ -17,6 +18,7 @@ from . import (
     diagnostics,
     distributed,
     experiments,
+    frameworks,
     layers,
     models,
     norms,
@@ -28,6 +30,7 @@ from . import (
     utils,
 )
 from .animator import *  # noqa: F403
+from .checks import *  # noqa: F403
 from .claims import *  # noqa: F403
 from .compat import *  # noqa: F403
 from .config import *  # noqa: F403
@@ -36,6 +39,7 @@ from .device import *  # noqa: F403
 from .diagnostics import *  # noqa: F403
 from .distributed import *  # noqa: F403
 from .experiments import *  # noqa: F403
+from .frameworks import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .models import *  # noqa: F403
 from .norms import *  # noqa: F403
@@ -46,8 +50,9 @@ from .stats import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
-_MODULES = (animator, claims, compat, config, data, device, diagnostics, distributed, experiments, layers,
-            models, norms, plotting, progress, report, stats, training, utils)
+_MODULES = (animator, checks, claims, compat, config, data, device, diagnostics, distributed, experiments,
+            frameworks,
+            layers, models, norms, plotting, progress, report, stats, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
 try:

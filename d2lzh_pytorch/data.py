@@ -71,12 +71,12 @@ class DataIntegrityError(RuntimeError):
 def default_data_root():
     """Where the data sets live.
 
-    ``$BN_BOOK_DATA`` if set; else the repository's ``data/`` next to the
-    package (a clone or an editable install); else ``./data``.
+    ``$BN_BOOK_DATA`` if set (``~`` is the home folder); else the repository's
+    ``data/`` next to the package (a clone or an editable install); else ``./data``.
     """
     env = os.environ.get("BN_BOOK_DATA")
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     repo_data = Path(__file__).resolve().parent.parent / "data"
     if any((repo_data / name).is_dir() for name in RESOURCES):
         return repo_data
@@ -102,9 +102,12 @@ def _check_bool(value, what):
     return bool(value)
 
 
+_MAX_SEED = 2**32 - 1  # the range NumPy's and set_seed's seeds have; the shuffling seed stays in it
+
+
 def _check_seed(value, what="seed"):
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    if not _is_int(value) or not 0 <= value <= _MAX_SEED:
+        raise ValueError(f"{what} must be a non-negative integer up to 2**32 - 1, got {value!r}")
     return int(value)
 
 
@@ -221,9 +224,9 @@ def parse_idx(content, ndim):
     return np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def _missing_files(raw_dir, name):
+def _missing_files(raw_dir, name, stems=None):
     return [
-        stem for stem in RESOURCES[name]
+        stem for stem in (RESOURCES[name] if stems is None else stems)
         if not (raw_dir / f"{stem}.gz").exists() and not (raw_dir / stem).exists()
     ]
 
@@ -277,16 +280,20 @@ def _download(name, root, missing, timeout=60):
         )
 
 
-def _ensure_files(name, root, download):
+def _ensure_files(name, root, download, stems=None):
+    """Make sure the files ``stems`` (default: all) of ``name`` are in ``root``.
+
+    If some are missing and ``download`` is true, every missing file of ``name`` is fetched.
+    """
     raw_dir = root / name / "raw"
-    missing = _missing_files(raw_dir, name)
+    missing = _missing_files(raw_dir, name, stems)
     if missing:
         if not download:
             raise FileNotFoundError(
                 f"{name} files {missing} are missing from {raw_dir}; "
                 f"copy them from the book's repository (data/{name}/raw/) or pass download=True"
             )
-        _download(name, root, missing)
+        _download(name, root, _missing_files(raw_dir, name))
 
 
 def ensure_torchvision_layout(root=None, names=("MNIST", "FashionMNIST"), download=True):
@@ -301,7 +308,7 @@ def ensure_torchvision_layout(root=None, names=("MNIST", "FashionMNIST"), downlo
 
     works offline. A read-only folder raises ``PermissionError`` saying so.
     """
-    root = Path(root) if root is not None else default_data_root()
+    root = Path(root).expanduser() if root is not None else default_data_root()
     names = [names] if isinstance(names, str) else list(names)
     for name in names:
         _check_name(name)
@@ -337,8 +344,8 @@ def _load_arrays_cached(name, train, root):
 def _cached_arrays(name, train, root, download):
     """The cached (shared) tensors: internal only, callers get copies."""
     _check_name(name)
-    root = Path(root) if root is not None else default_data_root()
-    _ensure_files(name, root, download)
+    root = Path(root).expanduser() if root is not None else default_data_root()
+    _ensure_files(name, root, download, [_file_stem(train, "images"), _file_stem(train, "labels")])
     return _load_arrays_cached(name, bool(train), root.resolve())
 
 
@@ -519,7 +526,8 @@ def _subset(images, labels, limit, what, device):
 
 
 def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normalize=False,
-              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True, device=None):
+              seed=0, num_train=None, num_test=None, test_batch_size=None, download=True, device=None,
+              drop_last=False):
     """Return ``(train_iter, test_iter)``, two ``TensorBatches`` for ``"MNIST"`` or ``"FashionMNIST"``.
 
     The training iterator is shuffled (``seed``; see ``TensorBatches`` for
@@ -527,6 +535,8 @@ def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normal
     ``num_test`` keep only the first examples of a split. ``device`` (e.g.
     ``d2l.try_gpu()``) puts both data sets on that device once, so batches
     are formed there. The iterators own their tensors (copies of the cache).
+    ``drop_last=True`` leaves out the last, smaller training batch (say, one
+    example, on which a BN layer cannot train); the test iterator keeps all.
     """
     _check_name(name)
     _check_positive_int(batch_size, "batch_size", " (e.g. batch_size=256)")
@@ -536,7 +546,7 @@ def load_data(name, batch_size, resize=None, root=None, *, flatten=False, normal
     train = _subset(*_cached_arrays(name, True, root, download), num_train, "num_train", device)
     test = _subset(*_cached_arrays(name, False, root, download), num_test, "num_test", device)
     options = dict(resize=resize, flatten=flatten, normalize=normalize)
-    train_iter = TensorBatches(*train, batch_size, shuffle=True, seed=seed, **options)
+    train_iter = TensorBatches(*train, batch_size, shuffle=True, seed=seed, drop_last=drop_last, **options)
     test_iter = TensorBatches(*test, test_batch_size or batch_size, shuffle=False, **options)
     return train_iter, test_iter
 
@@ -552,5 +562,16 @@ def load_data_mnist(batch_size, resize=None, root=None, **options):
 
 
 def get_fashion_mnist_labels(labels):
-    """Text names of Fashion-MNIST class indices."""
-    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+    """Text names of Fashion-MNIST class indices (0 to 9): a list, tensor or array of them."""
+    try:
+        values = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
+    except (TypeError, ValueError, RuntimeError):
+        values = None
+    if values is not None and values.numel() == 0:
+        return []
+    if (values is None or values.dim() != 1 or values.dtype == torch.bool
+            or values.is_floating_point() or values.is_complex()
+            or values.min() < 0 or values.max() >= len(FASHION_MNIST_LABELS)):
+        raise ValueError(f"labels must be Fashion-MNIST class indices from 0 to 9 (integers, one per "
+                         f"image), got {labels!r}; for a network's scores, pass y_hat.argmax(dim=1)")
+    return [FASHION_MNIST_LABELS[i] for i in values.tolist()]

@@ -1,5 +1,7 @@
 """Pick where tensors live: CUDA GPU, then Apple MPS, then the CPU."""
 
+import operator
+
 import torch
 
 __all__ = ["try_all_gpus", "try_gpu"]
@@ -12,6 +14,13 @@ def _mps_available():
 
 def try_gpu(i=0):
     """Return ``cuda:i`` if it exists, else ``mps`` on Apple silicon, else ``cpu``."""
+    try:
+        index = None if isinstance(i, bool) else operator.index(i)
+    except TypeError:
+        index = None
+    if index is None or index < 0:
+        raise ValueError(f"i must be a non-negative integer (the GPU number, e.g. 0), got {i!r}")
+    i = index
     if torch.cuda.device_count() > i:
         return torch.device(f"cuda:{i}")
     if i == 0 and _mps_available():

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import _checks
 from .progress import Callback
 from .utils import generator
 
@@ -51,11 +52,13 @@ def precise_bn(net, data_iter, num_batches=None, device=None):
     ``nn.BatchNorm1d/2d/3d`` (``torch.optim.swa_utils.update_bn`` skips the
     former and changes the network in place).
     """
+    if num_batches is not None:
+        num_batches = _checks.count(num_batches, "num_batches", " (or None: one whole pass)")
     model = copy.deepcopy(net)
     layers = bn_layers(model)
     if not layers:
-        raise ValueError("net has no BN layer with running statistics (track_running_stats=True): "
-                         "there is nothing to re-estimate")
+        raise ValueError("net has no BN layer with running statistics (a d2l.BatchNorm or nn.BatchNorm* "
+                         "with track_running_stats=True): there is nothing to re-estimate")
     if device is None:
         device = next(model.parameters()).device
     was_training, momenta = model.training, [m.momentum for m in layers]
@@ -66,9 +69,10 @@ def precise_bn(net, data_iter, num_batches=None, device=None):
         m.train()
     seen = 0
     with torch.no_grad():  # only the statistics change
-        for X, *_ in data_iter:
+        for batch in data_iter:
             if num_batches is not None and seen == num_batches:
                 break
+            X = batch if isinstance(batch, torch.Tensor) else batch[0]  # (X, y) pairs or bare X
             model(X.to(device))
             seen += 1
     if seen == 0:
@@ -102,7 +106,13 @@ def freeze_bn(net, freeze_affine=True):
     """
     layers = bn_layers(net)
     if not layers:
-        raise ValueError("net has no BN layer with running statistics: there is nothing to freeze")
+        others = [f"{name} ({type(m).__name__})" for name, m in net.named_modules()
+                  if getattr(m, "running_mean", None) is not None]
+        raise ValueError("net has no BN layer with running statistics (a d2l.BatchNorm or nn.BatchNorm* "
+                         "with track_running_stats=True): there is nothing to freeze"
+                         + (f". {', '.join(others)} keep running statistics but cannot be reset or "
+                            f"frozen (e.g. chapter 8's Norm); use d2l.BatchNorm or nn.BatchNorm2d"
+                            if others else ""))
     handles = _Handles()
     for m in layers:
         m.eval()
@@ -159,6 +169,7 @@ class TrainingMonitor(Callback):
     def __init__(self, net, every=10, activations=(nn.ReLU, nn.Tanh, nn.Sigmoid), max_samples=2000):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer (record every `every` steps), got {every!r}")
+        max_samples = _checks.count(max_samples, "max_samples", " (values kept per layer and step)")
         self.net, self.every, self.max_samples = net, every, max_samples
         self.layers = {f"{i}: {type(m).__name__}": m
                        for i, m in enumerate(net.modules()) if isinstance(m, tuple(activations))}
@@ -173,6 +184,11 @@ class TrainingMonitor(Callback):
 
     # ---- the callback protocol
     def on_train_begin(self, state):
+        trained = {id(m) for m in state.net.modules()}
+        if not any(id(m) in trained for m in self.layers.values()):
+            raise ValueError(f"this TrainingMonitor watches a different network than the one being trained "
+                             f"({type(state.net).__name__}), so it would record nothing: build it on the "
+                             f"net you train, monitor = d2l.TrainingMonitor(net), after net is built")
         self.attach()
 
     def on_batch_end(self, state):

@@ -25,7 +25,9 @@ import faulthandler
 import functools
 import math
 import os
+import pickle
 import queue as queue_module
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -136,12 +138,15 @@ class SyncBatchNorm(BatchNorm):
                 and dist.get_world_size(self.process_group) > 1):
             return super().forward(X)  # plain BN: checks X itself
         self._check_input(X)
+        dtype = X.dtype
+        if dtype in (torch.float16, torch.bfloat16):  # as batch_norm: statistics in float32
+            X = X.float()
         n, mean, var = global_moments(X, self.process_group)
         if n.item() == 1:
             raise ValueError(f"Expected more than 1 value per channel in the global batch, got "
                              f"{int(n.item())} (this rank's input shape {tuple(X.shape)}): a single "
                              f"value has no variance. Use a global batch of at least 2 examples")
-        if self.training and self.running_mean is not None:
+        if self.training and self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)  # as in PyTorch, an empty batch counts too
                 if n > 0:  # the global unbiased variance, as in BatchNorm
@@ -153,7 +158,9 @@ class SyncBatchNorm(BatchNorm):
         if self.weight is not None:
             scale = self.weight * scale
         Y = (X - mean.reshape(shape)) * scale.reshape(shape)
-        return Y if self.bias is None else Y + self.bias.reshape(shape)
+        if self.bias is not None:
+            Y = Y + self.bias.reshape(shape)
+        return Y.to(dtype)
 
 
 class GhostBatchNorm(BatchNorm):
@@ -177,6 +184,13 @@ class GhostBatchNorm(BatchNorm):
     def forward(self, X):
         if not self.training or X.shape[0] <= self.ghost_size:
             return super().forward(X)
+        self._check_input(X)
+        if X.shape[0] % self.ghost_size == 1 and X[0, 0].numel() == 1:  # one value per channel
+            raise ValueError(f"GhostBatchNorm(ghost_size={self.ghost_size}) cuts a batch of {X.shape[0]} "
+                             f"examples into slices of {self.ghost_size}; the last slice has 1 example, "
+                             f"a single value per channel, which has no variance. Use a batch size that "
+                             f"is a multiple of {self.ghost_size} (and drop_last=True in d2l.load_data), "
+                             f"or one that leaves at least 2 examples over")
         return torch.cat([BatchNorm.forward(self, part) for part in X.split(self.ghost_size)])
 
     def extra_repr(self):
@@ -184,6 +198,17 @@ class GhostBatchNorm(BatchNorm):
 
 
 _NN_BATCHNORM_DIMS = {nn.BatchNorm2d: 4, nn.BatchNorm3d: 5}
+
+
+def _bn1d_layout_hint(layer, inputs):
+    """Before the forward pass of a SyncBatchNorm that replaced an ``nn.BatchNorm1d`` (which
+    takes (N, C) and (N, C, L)): an input of the other layout names ``bn1d_dims``."""
+    X = inputs[0] if inputs else None
+    if isinstance(X, torch.Tensor) and X.dim() in (2, 3) and X.dim() != layer.num_dims:
+        raise ValueError(f"SyncBatchNorm(num_dims={layer.num_dims}) expects a {layer.num_dims}-D input "
+                         f"{BatchNorm.LAYOUTS[layer.num_dims]}, got shape {tuple(X.shape)}: it replaced "
+                         f"an nn.BatchNorm1d, which takes both (N, C) and (N, C, L). Convert with "
+                         f"convert_sync_batchnorm(..., bn1d_dims={X.dim()}) for this layout")
 
 
 def _sync_version(layer, process_group, bn1d_dims):
@@ -200,6 +225,8 @@ def _sync_version(layer, process_group, bn1d_dims):
         return None
     new = SyncBatchNorm(layer.num_features, num_dims, layer.eps, layer.momentum, layer.affine,
                         layer.track_running_stats, process_group, bias=bias)
+    if type(layer) is nn.BatchNorm1d:
+        new.register_forward_pre_hook(_bn1d_layout_hint)
     # share, do not copy: an optimiser built on the old model still updates these tensors
     for name in ("weight", "bias"):
         setattr(new, name, getattr(layer, name))
@@ -270,7 +297,13 @@ def _worker_main(rank, world_size, host, port, timeout, backend, fn, args, queue
             result = fn(WorkerContext(rank, world_size, queue), *args)
         finally:
             dist.destroy_process_group()
-        queue.put(("result", rank, _plain(result)))
+        try:  # pickled here, so that a result that cannot be sent fails with its reason
+            payload = pickle.dumps(_plain(result))
+        except Exception as err:
+            raise TypeError(f"fn returned a result that cannot be sent back to the parent process "
+                            f"({err}); return plain data: numbers, strings, lists, dicts, NumPy "
+                            f"arrays or tensors, not functions, lambdas, open files or locks") from err
+        queue.put(("result", rank, payload))
     except BaseException:
         queue.put(("error", rank, traceback.format_exc()))
         raise
@@ -320,10 +353,34 @@ def _stop(processes):
             process.join()
 
 
+_WRITEFILE_HINT = ("define it with def at the top level of a .py file and import it from there; in a "
+                   "notebook, a cell that starts with %%writefile my_worker.py writes such a file, then "
+                   "`from my_worker import fn`")
+
+
+def _check_sendable(fn):
+    """Refuse, before any process starts, a ``fn`` that spawned workers could not import."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a function fn(ctx, *args) (e.g. d2l.data_parallel_worker), "
+                        f"got {type(fn).__name__} {fn!r}")
+    name = getattr(fn, "__qualname__", repr(fn))
+    if name.endswith("<lambda>") or "<locals>" in name:
+        raise TypeError(f"cannot send fn {name} to the worker processes: a lambda or a function "
+                        f"defined inside another function cannot be pickled; {_WRITEFILE_HINT}")
+    main = sys.modules.get("__main__")
+    importable_main = (getattr(getattr(main, "__spec__", None), "name", None) is not None
+                       or getattr(main, "__file__", None) is not None)
+    if getattr(fn, "__module__", None) == "__main__" and not importable_main:
+        raise TypeError(f"cannot send fn {name} to the worker processes: it is defined in this notebook "
+                        f"or interactive session (module __main__), which spawned processes cannot "
+                        f"import; {_WRITEFILE_HINT}")
+
+
 def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"):
     """Run ``fn(ctx, *args)`` in ``world_size`` new processes joined in one process group.
 
-    ``fn`` must be defined in an importable module (spawned processes import it); ``ctx`` is a
+    ``fn`` must be defined in an importable module (spawned processes import it: not in a notebook
+    cell, not a lambda; this is checked before any process starts); ``ctx`` is a
     ``WorkerContext`` (``rank``, ``world_size``, ``report``). Each process uses one thread.
     ``progress``: "bar" (a tqdm bar per rank, fed by ``ctx.report``), "lines" (a line when a
     task starts or finishes) or None; default: "bar" when a person watches (``is_interactive``).
@@ -344,6 +401,7 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
         raise ValueError(f"backend must be 'gloo' or 'nccl' (GPUs), got {backend!r}")
     if progress not in ("bar", "lines", None):
         raise ValueError(f"progress must be 'bar', 'lines' or None, got {progress!r}")
+    _check_sendable(fn)
     host = "127.0.0.1"
     store = dist.TCPStore(host, 0, world_size, is_master=True, wait_for_workers=False,
                           timeout=datetime.timedelta(seconds=timeout))  # port 0: the OS picks a free one
@@ -354,8 +412,15 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
         processes = [context.Process(target=_worker_main, daemon=True, args=(
             rank, world_size, host, store.port, timeout, backend, fn, tuple(args), queue))
             for rank in range(world_size)]
-        for process in processes:
-            process.start()
+        try:
+            for process in processes:
+                process.start()  # pickles fn and args
+        except (pickle.PicklingError, AttributeError, TypeError) as err:
+            _stop([p for p in processes if p.pid is not None])
+            queue.close()
+            raise TypeError(f"cannot send fn or args to the worker processes: they must pickle ({err}). "
+                            f"Pass plain data in args (numbers, strings, lists, dicts, tensors), not "
+                            f"lambdas or local functions; for fn, {_WRITEFILE_HINT}") from err
     bars = {}
     if progress == "bar":
         from tqdm.auto import tqdm
@@ -377,8 +442,11 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
                 if dead:  # died without a word (killed, out of memory, segfault)
                     time.sleep(0.5)  # its last message may still be in transit
                     if queue.empty():
-                        raise WorkerFailed(f"worker {dead[0]} exited with code {processes[dead[0]].exitcode} "
-                                           f"without reporting an error") from None
+                        raise WorkerFailed(
+                            f"worker {dead[0]} exited with code {processes[dead[0]].exitcode} without "
+                            f"reporting an error; what it printed went to the standard error of the "
+                            f"process that started Python (for a notebook: the Jupyter server's log). "
+                            f"A worker that cannot import fn or unpickle args dies like this") from None
                 continue
             kind, rank = message[0], message[1]
             if kind == "progress":
@@ -386,7 +454,7 @@ def launch(fn, world_size=2, args=(), timeout=600, progress=None, backend="gloo"
             elif kind == "error":
                 raise WorkerFailed(_failure_report(world_size, {rank: message[2]}, queue))
             else:
-                results[rank] = message[2]
+                results[rank] = pickle.loads(message[2])
     finally:
         for bar in bars.values():
             bar.close()
@@ -542,3 +610,45 @@ def data_parallel_worker(ctx, settings):
     for config, seed in jobs[ctx.rank::ctx.world_size]:
         runs.append(_train_one(ctx, config, seed, data, settings))
     return runs
+
+
+# ---------------------------------------------------------------- chapter 9 on two or more GPUs
+
+
+def compare_with_torch_sync_batchnorm(ctx, num_features=6, per_rank=(5, 3), seed=0, reference=None):
+    """Worker for ``launch(..., backend="nccl")``: this package's ``SyncBatchNorm`` against PyTorch's.
+
+    Each rank takes GPU ``ctx.rank``, draws its own batch of shape (n, C, 4, 4) (``per_rank`` sizes,
+    unequal on purpose), and runs one training step through both layers with the same weights and
+    the same upstream gradient. Returns this rank's largest absolute differences of the output, the
+    input gradient, the (local) weight gradient and the running variance. ``reference`` is the layer
+    class compared with (default ``nn.SyncBatchNorm``, which runs only on CUDA); the CPU tests pass
+    another to check the plumbing.
+    """
+    from .utils import generator
+
+    if reference is None:
+        device = torch.device("cuda", ctx.rank)
+        torch.cuda.set_device(device)  # nccl: one GPU per rank, chosen before the first collective
+        reference = nn.SyncBatchNorm
+    else:
+        device = torch.device("cpu")
+    shared, own = generator(seed), generator(seed + 1 + ctx.rank)
+    n = per_rank[ctx.rank % len(per_rank)]
+    X = 3 + 2 * torch.randn(n, num_features, 4, 4, generator=own)
+    upstream = torch.randn(X.shape, generator=own)
+    weight = torch.rand(num_features, generator=shared) + 0.5
+    bias = torch.randn(num_features, generator=shared)
+    results = []
+    for layer in (SyncBatchNorm(num_features, 4), reference(num_features)):
+        layer = layer.to(device).train()
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+        inputs = X.to(device).requires_grad_()
+        out = layer(inputs)
+        (out * upstream.to(device)).sum().backward()
+        results.append((out.detach(), inputs.grad, layer.weight.grad, layer.running_var))
+    names = ("output", "input grad", "weight grad", "running var")
+    ours, theirs = results
+    return {name: (a - b).abs().max().item() for name, a, b in zip(names, ours, theirs, strict=True)}

@@ -97,6 +97,49 @@ def _check_train_iter(train_iter):
             f"generator=torch.Generator().manual_seed(seed)).")
 
 
+def _as_list(values, what, example):
+    """``values`` as a list, or a TypeError naming ``what`` and an ``example``."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{what} must be a list of {what}, e.g. {example}, got {values!r}")
+    return list(values)
+
+
+def _repeated(values):
+    """The values that occur more than once, in order of first appearance (no hashing needed)."""
+    repeated = []
+    for i, value in enumerate(values):
+        if value in values[:i] and value not in repeated:
+            repeated.append(value)
+    return repeated
+
+
+def _check_seeds(seeds):
+    seeds = _as_list(seeds, "seeds", "[0, 1, 2] or range(3)")
+    if not seeds:
+        raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=[0, 1, 2]")
+    repeated = _repeated(seeds)
+    if repeated:
+        raise ValueError(
+            f"seeds {seeds} repeat {', '.join(map(repr, repeated))}: a seed gives the same run every time, "
+            f"so a repeated seed counts one run twice and makes the standard deviation look smaller than "
+            f"it is. Pass distinct seeds, e.g. range({len(seeds)})")
+    return seeds
+
+
+def _check_factories(make_net, make_optimizer):
+    if isinstance(make_net, nn.Module) or not callable(make_net):
+        what = f"the network itself ({type(make_net).__name__})" if isinstance(make_net, nn.Module) \
+            else repr(make_net)
+        raise TypeError(f"make_net must be a function that builds a fresh net, got {what}: every seed "
+                        f"starts from new weights, so pass e.g. lambda: nn.Sequential(...) or d2l.lenet")
+    if hasattr(make_optimizer, "param_groups") or not callable(make_optimizer):
+        what = f"an optimizer ({type(make_optimizer).__name__})" if hasattr(make_optimizer, "param_groups") \
+            else repr(make_optimizer)
+        raise TypeError(f"make_optimizer must be a function of the parameters, got {what}: each new net "
+                        f"needs its own optimizer, so pass e.g. functools.partial(torch.optim.SGD, lr=0.1) "
+                        f"or lambda params: torch.optim.SGD(params, lr=0.1)")
+
+
 def _iterator_for(train_iter, seed):
     """The training iterator for ``seed``: ``train_iter.reseed(seed)`` or ``train_iter(seed)``."""
     if hasattr(train_iter, "reseed"):
@@ -129,9 +172,8 @@ def run_seeds(make_net, make_optimizer, train_iter, test_iter, seeds, num_epochs
     stops the remaining seeds too: the list so far is returned with
     ``interrupted=True`` (see the module docstring for loops over calls).
     """
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=[0, 1, 2]")
+    seeds = _check_seeds(seeds)
+    _check_factories(make_net, make_optimizer)
     _check_train_iter(train_iter)
     runs = Runs()
     for seed in seeds:
@@ -169,6 +211,7 @@ def compare_bn(build, make_optimizer, train_iter, test_iter, num_epochs, *, seed
     same batches. After Ctrl-C the result is ``interrupted`` and a setting
     that was never started is an empty ``Runs`` marked interrupted.
     """
+    seeds = _check_seeds(seeds)
     results = Results()
     for name, bn in (("no BN", False), ("BN", True)):
         if results.interrupted:
@@ -184,11 +227,25 @@ def sweep(settings, run):
 
     Stops at the first result that is ``interrupted`` (or at a Ctrl-C between
     calls) and returns what finished, with ``interrupted=True``; settings that
-    were not started are left out. For example::
+    were not started are left out. The settings become the result's keys,
+    so they must be distinct and hashable (numbers, strings, tuples);
+    both are checked before the first run. For example::
 
         lr_runs = d2l.sweep(lrs, lambda lr: compare(functools.partial(torch.optim.SGD, lr=lr),
                                                      train_iter, test_iter, num_epochs))
     """
+    settings = _as_list(settings, "settings", "[0.01, 0.1]")
+    for setting in settings:
+        try:
+            hash(setting)
+        except TypeError:
+            raise TypeError(f"each setting becomes a key of sweep's result, so it must be hashable "
+                            f"(a number, string or tuple); got {setting!r}: use a tuple instead, "
+                            f"e.g. tuple(setting)") from None
+    repeated = _repeated(settings)
+    if repeated:
+        raise ValueError(f"settings repeat {', '.join(map(repr, repeated))}: a repeated setting would "
+                         f"overwrite the result of its first run; pass each setting once")
     results = Results()
     for setting in settings:
         try:

@@ -7,6 +7,8 @@ for cell (a test checks that the two copies are identical).
 import torch
 from torch import nn
 
+from . import _checks
+
 __all__ = ["BatchNorm", "batch_norm"]
 
 
@@ -21,7 +23,11 @@ def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,
     (``momentum=None``: the cumulative average over all batches so far).
     Prediction: normalise with the running statistics.
     ``gamma=None``: no scale (affine=False); ``beta=None``: no shift (bias=False).
+    A float16/bfloat16 ``X`` is normalised in float32; ``Y`` has ``X``'s dtype.
     """
+    dtype = X.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # mixed precision: statistics in float32
+        X = X.float()
     shape = (1, -1) + (1,) * (X.dim() - 2)  # one value per channel, broadcast over the rest
     n = X.numel() // X.shape[1]  # values per channel: N, N*L, N*H*W or N*D*H*W
     if training or running_mean is None:
@@ -29,8 +35,9 @@ def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,
             when = "when training" if training else "without running statistics"
             raise ValueError(f"Expected more than 1 value per channel {when}, got input shape "
                              f"{tuple(X.shape)}: a single value has no variance. Use a batch of "
-                             f"at least 2 examples; to predict one example, call .eval() on a "
-                             f"layer with running statistics")
+                             f"at least 2 examples (a last batch of one: drop_last=True in "
+                             f"d2l.load_data or DataLoader); to predict one example, call "
+                             f".eval() on a layer with running statistics")
         dims = [0] + list(range(2, X.dim()))  # every axis except the channel axis 1
         if n > 0:
             mean = X.mean(dim=dims, keepdim=True)
@@ -52,7 +59,9 @@ def batch_norm(X, gamma, beta, running_mean, running_var, num_batches_tracked,
     # gamma * X_hat + beta, multiplying the small per-channel factors first
     scale = inv_std if gamma is None else gamma.reshape(shape) * inv_std
     Y = X_centered * scale
-    return Y if beta is None else Y + beta.reshape(shape)
+    if beta is not None:
+        Y = Y + beta.reshape(shape)
+    return Y.to(dtype)  # the input's dtype (a no-op unless X was float16/bfloat16)
 
 
 class BatchNorm(nn.Module):
@@ -79,20 +88,17 @@ class BatchNorm(nn.Module):
     """
 
     LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
+    # as nn.BatchNorm: a state_dict saved without num_batches_tracked loads with count 0
+    _load_from_state_dict = _checks.load_from_state_dict
 
     def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer (the number of channels C), "
-                             f"got {num_features!r}")
+        # num_features > 0, eps > 0, 0 <= momentum <= 1 or None; clear errors otherwise
+        num_features, eps, momentum = _checks.norm_arguments(num_features, eps, momentum)
         if not (isinstance(num_dims, int) and num_dims in self.LAYOUTS):
             raise ValueError(f"num_dims must be 2 (N, C), 3 (N, C, L), 4 (N, C, H, W) or "
                              f"5 (N, C, D, H, W), got {num_dims!r}")
-        if not 0 < eps < float("inf"):  # also rejects NaN
-            raise ValueError(f"eps must be positive and finite (e.g. 1e-5), got {eps!r}")
-        if momentum is not None and not 0 <= momentum <= 1:  # also rejects NaN
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
         self.num_features, self.num_dims = num_features, num_dims
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -141,6 +147,7 @@ class BatchNorm(nn.Module):
             nn.init.zeros_(self.bias)
 
     def _check_input(self, X):
+        _checks.input_tensor(self, X)  # a floating-point tensor of the layer's dtype
         if X.dim() != self.num_dims:
             raise ValueError(f"BatchNorm(num_dims={self.num_dims}) expects a {self.num_dims}-D "
                              f"input {self.LAYOUTS[self.num_dims]}, got shape {tuple(X.shape)}")
@@ -151,8 +158,12 @@ class BatchNorm(nn.Module):
 
     def forward(self, X):
         self._check_input(X)
-        return batch_norm(X, self.gamma, self.beta, self.running_mean, self.running_var,
-                          self.num_batches_tracked, self.training, self.momentum, self.eps)
+        # as nn.BatchNorm: once track_running_stats is set to False, training leaves the
+        # buffers alone (eval mode still uses them)
+        buffers = not self.training or self.track_running_stats
+        return batch_norm(X, self.gamma, self.beta, self.running_mean if buffers else None,
+                          self.running_var if buffers else None, self.num_batches_tracked,
+                          self.training, self.momentum, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, num_dims={self.num_dims}, eps={self.eps}, "

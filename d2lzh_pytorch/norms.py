@@ -10,6 +10,8 @@ Chapter 8 shows this code in ``# @save`` cells and checks it against
 import torch
 from torch import nn
 
+from . import _checks
+
 __all__ = ["NORM_KINDS", "Norm", "group_norm_stats"]
 
 
@@ -28,13 +30,16 @@ def group_norm_stats(X, num_groups, over_batch=False, eps=1e-5):
     if isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1 or C % num_groups:
         raise ValueError(f"num_groups must be a positive integer that divides the {C} channels, "
                          f"got {num_groups!r}")
-    Xg = X.reshape(N, num_groups, C // num_groups, -1)  # (N, G, C/G, rest)
+    rest = X.shape[2:].numel()  # positions per channel: H*W for images, 1 for (N, C)
+    Xg = X.reshape(N, num_groups, C // num_groups, rest)  # (N, G, C/G, rest)
     dims = (0, 2, 3) if over_batch else (2, 3)
-    count = Xg[:, :1, :, :].numel() if over_batch else Xg[0, 0].numel()
-    if count < 2:
+    count = (N if over_batch else 1) * (C // num_groups) * rest  # values per mean and variance
+    if count == 1:
         raise ValueError(f"each mean and variance would be taken over {count} value(s) for input shape "
                          f"{tuple(X.shape)}, {num_groups} group(s), over_batch={over_batch}: a "
                          f"variance needs at least 2 values (more examples, positions or channels)")
+    if X.numel() == 0:  # an empty batch: an empty output, and no statistics
+        return X.clone(), None, None
     mean = Xg.mean(dim=dims, keepdim=True)
     var = Xg.var(dim=dims, correction=0, keepdim=True)  # biased, as every normalisation layer uses
     Y = (Xg - mean) / torch.sqrt(var + eps)
@@ -55,7 +60,8 @@ class Norm(nn.Module):
         num_channels: C, the input's channel count.
         num_groups: G, needed only (and only allowed) for kind "group".
         eps: added to the variance before the square root.
-        momentum: weight of the new batch in BN's running statistics.
+        momentum: weight of the new batch in BN's running statistics (a number
+            in [0, 1]; None, the cumulative average, is not supported).
 
     All kinds learn a scale gamma (``weight``) and a shift beta (``bias``), one
     per channel. Only "batch" keeps running statistics, used in eval mode; the
@@ -66,15 +72,15 @@ class Norm(nn.Module):
         super().__init__()
         if kind not in NORM_KINDS:
             raise ValueError(f"kind must be one of {NORM_KINDS}, got {kind!r}")
-        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(f"num_channels must be a positive integer, got {num_channels!r}")
+        # num_channels > 0, eps > 0, 0 <= momentum <= 1, as BatchNorm checks them
+        num_channels, eps, momentum = _checks.norm_arguments(
+            num_channels, eps, momentum, "num_channels", momentum_none=False)
         if (kind == "group") != (num_groups is not None):
             raise ValueError(f"num_groups is needed for kind 'group' and only for it; got kind {kind!r} "
                              f"and num_groups={num_groups!r}")
         groups = {"batch": num_channels, "layer": 1, "instance": num_channels, "group": num_groups}[kind]
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or num_channels % groups:
-            raise ValueError(f"num_groups must be a positive integer that divides num_channels="
-                             f"{num_channels}, got {num_groups!r}")
+        groups = _checks.count(groups, "num_groups", f" that divides num_channels={num_channels}",
+                              divides=num_channels)
         self.kind, self.num_channels, self.num_groups = kind, num_channels, groups
         self.eps, self.momentum = eps, momentum
         self.weight = nn.Parameter(torch.ones(num_channels))
@@ -93,7 +99,8 @@ class Norm(nn.Module):
                                                                           + self.eps)
         else:
             X_hat, mean, var = group_norm_stats(X, self.num_groups, self.kind == "batch", self.eps)
-            if self.kind == "batch":  # update the running statistics (unbiased variance, like PyTorch)
+            if self.kind == "batch" and X.numel() > 0:  # update the running statistics (unbiased
+                # variance, like PyTorch); an empty batch has none
                 n = X.numel() // self.num_channels
                 with torch.no_grad():
                     self.running_mean.lerp_(mean.reshape(-1), self.momentum)

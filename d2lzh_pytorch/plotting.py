@@ -1,6 +1,8 @@
 """Figures the chapters share: training curves, mean ± std bands, images."""
 
 import io
+import math
+import numbers
 import operator
 import re
 import tempfile
@@ -144,6 +146,11 @@ def slider_animation(fig, draw, num_frames, *, interval=500, still=-1):
         raise TypeError(f"num_frames must be an int, got {num_frames!r}") from None
     if num_frames < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if isinstance(still, bool) or not isinstance(still, numbers.Integral):
+        raise TypeError(f"still must be a frame index (an int; -1 is the last frame), got {still!r}")
+    if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or not 0 < interval < math.inf:
+        raise ValueError(f"interval must be a positive number of milliseconds between frames "
+                         f"(e.g. 500), got {interval!r}")
     if not -num_frames <= still < num_frames:
         raise ValueError(f"still={still} is not a frame index for {num_frames} frames")
     # what FuncAnimation.to_jshtml does, without drawing every frame twice

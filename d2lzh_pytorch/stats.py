@@ -6,13 +6,14 @@ here, so that all of them mean the same thing:
 * the standard deviation is the *sample* one (divisor ``n - 1``): the seeds
   are a sample of the runs one could have made. With one value it is NaN
   (undefined), not 0;
-* NaN values (diverged or unfinished runs) are skipped and counted, never
-  averaged in;
+* NaN and infinite values (diverged or unfinished runs) are skipped and
+  counted, never averaged in;
 * a difference between two settings is taken seed by seed (paired), and its
   uncertainty is the Student-t interval of the mean difference.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,12 @@ __all__ = ["PairedDiff", "Summary", "describe", "mean_std", "mean_std_by_column"
 
 
 def _as_floats(values, what):
+    if isinstance(values, Mapping):  # iterating a dict gives its keys (the seeds), not the results
+        raise TypeError(f"{what} must be an iterable of numbers, one per seed, got a dict; pass its "
+                        f"values in seed order, e.g. [{what}[s] for s in seeds] or list({what}.values())")
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be an iterable of numbers, one per seed, got the string "
+                        f"{values!r}; convert it first, e.g. [float(v) for v in text.split()]")
     try:
         array = np.asarray(list(values), dtype=float)
     except (TypeError, ValueError) as err:
@@ -33,9 +40,9 @@ def _as_floats(values, what):
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean and sample standard deviation of the values that are not NaN.
+    """Mean and sample standard deviation of the finite values.
 
-    ``n`` values were used, ``n_nan`` NaN values were skipped. ``mean`` is NaN
+    ``n`` values were used, ``n_nan`` NaN or infinite values were skipped. ``mean`` is NaN
     when ``n == 0``; ``std`` is NaN when ``n < 2``.
     """
 
@@ -46,9 +53,9 @@ class Summary:
 
 
 def describe(values):
-    """``Summary`` of ``values`` (one number per seed): mean, sample std (n - 1), n, NaNs skipped."""
+    """``Summary`` of ``values`` (one number per seed): mean, sample std (n - 1), n, NaN/inf skipped."""
     array = _as_floats(values, "values")
-    nan = np.isnan(array)
+    nan = ~np.isfinite(array)
     kept = array[~nan]
     n = len(kept)
     mean = float(kept.mean()) if n else math.nan
@@ -57,7 +64,7 @@ def describe(values):
 
 
 def mean_std(values):
-    """``(mean, sample std)`` of ``values``, NaN skipped.
+    """``(mean, sample std)`` of ``values``, NaN and inf skipped.
 
     Changed: the standard deviation is now the sample one (divisor n - 1), so
     it is larger than the old population value by sqrt(n / (n - 1)), and it is
@@ -68,7 +75,7 @@ def mean_std(values):
 
 
 def mean_std_by_column(rows):
-    """Per-column ``(mean, sample std, n)`` of a 2-D array (one row per seed), NaN skipped.
+    """Per-column ``(mean, sample std, n)`` of a 2-D array (one row per seed), NaN/inf skipped.
 
     Returns three 1-D numpy arrays. A column with fewer than two numbers has
     std NaN; an all-NaN column has mean NaN (and no warning is printed).
@@ -76,7 +83,7 @@ def mean_std_by_column(rows):
     array = np.asarray(rows, dtype=float)
     if array.ndim != 2:
         raise ValueError(f"rows must be two-dimensional (seeds x points), got shape {array.shape}")
-    finite = ~np.isnan(array)
+    finite = np.isfinite(array)
     n = finite.sum(axis=0)
     filled = np.where(finite, array, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -91,9 +98,10 @@ class PairedDiff:
     """The seed-by-seed difference ``other - base`` and its Student-t interval.
 
     ``mean`` and ``std`` (sample, n - 1) are those of the ``n`` per-seed
-    differences; ``n_skipped`` pairs had a NaN on either side. ``low``/``high``
-    bound the ``confidence`` interval of the mean difference (NaN when
-    ``n < 2``). ``clear`` is True when that interval excludes 0.
+    differences; ``n_skipped`` pairs had a NaN or inf on either side.
+    ``low``/``high`` bound the ``confidence`` interval of the mean difference
+    (NaN when there is none: ``n < 2``, or all differences equal). ``clear``
+    is True when that interval excludes 0.
     """
 
     mean: float
@@ -109,11 +117,14 @@ class PairedDiff:
 def paired_diff(base, other, confidence=0.95):
     """Paired difference ``other - base`` over seeds, with a t-interval (``scipy.stats.t``).
 
-    ``base`` and ``other`` hold one number per seed, in the same seed order.
-    Pairs with a NaN on either side are skipped (and counted). With fewer
-    than two pairs there is no interval: ``low``/``high`` are NaN and
-    ``clear`` is False. If all differences are equal (std 0) the interval
-    shrinks to the point ``mean``.
+    ``base`` and ``other`` hold one number per seed, in the same seed order
+    (lists or arrays; a dict is refused, since iterating it gives the seeds).
+    Pairs with a NaN or inf on either side are skipped (and counted). With
+    fewer than two pairs there is no interval: ``low``/``high`` are NaN and
+    ``clear`` is False. The same holds when all differences are equal (up to
+    rounding): a spread of 0 cannot be estimated from the sample (two seeds
+    with quantised accuracies can give the same difference by chance), so it
+    is no evidence of a clear difference.
     """
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise ValueError(
@@ -124,13 +135,16 @@ def paired_diff(base, other, confidence=0.95):
         raise ValueError(
             f"base has {len(base)} values but other has {len(other)}; pass one value per seed "
             f"for both, in the same seed order")
-    keep = ~(np.isnan(base) | np.isnan(other))
+    keep = np.isfinite(base) & np.isfinite(other)
     diffs = other[keep] - base[keep]
     n, skipped = len(diffs), int((~keep).sum())
     mean = float(diffs.mean()) if n else math.nan
     if n < 2:
         return PairedDiff(mean, math.nan, n, skipped, float(confidence), math.nan, math.nan, False)
     std = float(diffs.std(ddof=1))
+    scale = max(np.abs(base[keep]).max(), np.abs(other[keep]).max())
+    if std <= 1e-12 * scale:  # all differences equal up to rounding: no spread to build on
+        return PairedDiff(mean, std, n, skipped, float(confidence), math.nan, math.nan, False)
     half = float(_scipy_stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * std / math.sqrt(n)
     low, high = mean - half, mean + half
     clear = bool(low > 0 or high < 0)

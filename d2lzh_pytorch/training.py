@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 from .animator import LivePlot
+from .data import TensorBatches, _as_device
+from .diagnostics import _keep_in_eval_mode
+from .layers import BatchNorm
 from .progress import Callback, ProgressBar, TrainState, is_interactive
 
 __all__ = ["CHECK_EVERY", "EpochStats", "History", "TrainingDiverged", "check_interval",
@@ -85,19 +88,40 @@ def _to(tensor, device):
     return tensor.to(device, non_blocking=device.type == "cuda")  # the same tensor if already there
 
 
+def _check_labels(y):
+    """Labels are class indices, one per example (one-hot rows would be miscounted)."""
+    if y.dim() != 1:
+        raise ValueError(f"labels must be class indices, one per example (shape (N,)), got shape "
+                         f"{tuple(y.shape)}; for one-hot labels pass y.argmax(dim=1)")
+
+
+def _check_device(device):
+    """``device`` as a ``torch.device`` that exists here, or a ValueError that says what to use."""
+    device = _as_device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} was asked for, but CUDA is not available here; use "
+                         f"device=d2l.try_gpu() (a GPU if there is one, else the CPU)")
+    return device
+
+
 def evaluate_accuracy(data_iter, net, device=None):
     """Fraction of correct predictions of ``net`` on ``data_iter``.
 
     Runs in eval mode without gradients and restores the previous mode. The
     count stays on the device; it is read once, at the end.
     """
-    device = torch.device(device) if device is not None else _model_device(net)
+    if isinstance(data_iter, nn.Module):
+        raise TypeError(f"evaluate_accuracy(data_iter, net) takes the data first, got the network "
+                        f"{type(data_iter).__name__} as data_iter: call evaluate_accuracy(test_iter, net), "
+                        f"or d2l 2.x's order evaluate_accuracy_gpu(net, test_iter)")
+    device = _check_device(device) if device is not None else _model_device(net)
     was_training = net.training
     net.eval()
     correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
     try:
         with torch.no_grad():
             for X, y in data_iter:
+                _check_labels(y)
                 X, y = _to(X, device), _to(y, device)
                 correct += (net(X).argmax(dim=1) == y).sum()
                 total += y.numel()
@@ -108,15 +132,73 @@ def evaluate_accuracy(data_iter, net, device=None):
     return correct.item() / total
 
 
-def _check_optimizer(optimizer):
+def _check_optimizer(optimizer, net):
+    if isinstance(optimizer, type):
+        name = optimizer.__name__
+        public = getattr(torch.optim, name, None) is optimizer
+        full = f"torch.optim.{name}" if public else optimizer.__qualname__
+        raise TypeError(f"optimizer is {full}, the class; pass an optimizer built on the net: "
+                        f"{full}(net.parameters(), lr=0.1)")
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(
             f"optimizer must be a torch.optim optimizer (anything with step() and zero_grad()), "
             f"e.g. torch.optim.SGD(net.parameters(), lr=0.1); got {optimizer!r}")
+    own = {id(p) for p in net.parameters()}
+    updated = [p for group in getattr(optimizer, "param_groups", []) for p in group.get("params", [])]
+    if own and updated and not any(id(p) in own for p in updated):
+        raise ValueError("the optimizer updates none of net's parameters: it was built on another model "
+                         "(for example on a net that was built again afterwards), so training would "
+                         "leave net unchanged. Build it after the net: "
+                         "torch.optim.SGD(net.parameters(), lr=0.1)")
 
 
-def _check_arguments(num_epochs, train_iter):
-    """Validate ``num_epochs`` and ``train_iter``; return the number of batches per epoch."""
+def _last_batch_size(train_iter):
+    """Examples in each pass's last training batch, when the iterator says (else None)."""
+    batch_size = getattr(train_iter, "batch_size", None)
+    if not isinstance(batch_size, int) or batch_size < 1 or getattr(train_iter, "drop_last", True):
+        return None
+    if isinstance(train_iter, TensorBatches):
+        n = len(train_iter.labels)
+    elif isinstance(train_iter, torch.utils.data.DataLoader) and type(train_iter.sampler) in (
+            torch.utils.data.SequentialSampler, torch.utils.data.RandomSampler):
+        n = len(train_iter.sampler)
+    else:
+        return None
+    return n % batch_size or batch_size
+
+
+def _check_last_batch(net, train_iter):
+    """Refuse, before the first step, a last batch of one example that a BN layer cannot train on.
+
+    Only ``d2l.BatchNorm`` layers of (N, C) inputs (``num_dims=2``) that train are sure to fail;
+    others (after a convolution: N*H*W values per channel) train on one example.
+    """
+    if _last_batch_size(train_iter) != 1:
+        return
+    # a layer that d2l.freeze_bn keeps in eval mode normalises one example with its running statistics
+    layers = [name for name, m in net.named_modules() if isinstance(m, BatchNorm) and m.num_dims == 2
+              and (m.running_mean is None or _keep_in_eval_mode not in m._forward_pre_hooks.values())]
+    if layers:
+        n = len(train_iter.labels) if isinstance(train_iter, TensorBatches) else len(train_iter.sampler)
+        raise ValueError(
+            f"the last training batch holds 1 example ({n} examples, batch_size {train_iter.batch_size}), "
+            f"and the BatchNorm layer(s) {layers} normalise (N, C) inputs: one example gives one value "
+            f"per channel, which has no variance, so training would fail at the end of the first epoch. "
+            f"Pass drop_last=True to d2l.load_data (or DataLoader), or choose num_train and batch_size "
+            f"so that the last batch has at least 2 examples")
+
+
+def _explain_single_example(err, X, epoch, batch):
+    """A BN layer's 'more than 1 value per channel' on a batch of one example: name drop_last."""
+    if len(X) == 1 and "more than 1 value per channel" in str(err):
+        return ValueError(f"{err}\n(batch {batch} of epoch {epoch} holds 1 example: pass drop_last=True to "
+                          f"d2l.load_data or DataLoader, or choose the data size and batch size so that "
+                          f"no batch has a single example)")
+    return None
+
+
+def _check_arguments(num_epochs, train_iter, test_iter):
+    """Validate ``num_epochs``, ``train_iter`` and ``test_iter``; return the number of batches per epoch."""
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
         raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
     try:
@@ -126,6 +208,8 @@ def _check_arguments(num_epochs, train_iter):
                         f"batches), got {type(train_iter).__name__}") from None
     if num_batches == 0:
         raise ValueError("train_iter yields no batches")
+    if hasattr(test_iter, "__len__") and len(test_iter) == 0:
+        raise ValueError("test_iter yields no batches: evaluation after each epoch needs test data")
     return num_batches
 
 
@@ -173,8 +257,15 @@ def _fit(net, train_iter, test_iter, optimizer, device, num_epochs, num_batches,
             n, checked = 0, 0  # examples so far; batches known to have a finite loss
             start = time.perf_counter()
             for i, (X, y) in enumerate(train_iter, 1):
+                _check_labels(y)
                 X, y = _to(X, device), _to(y, device)
-                y_hat = net(X)
+                try:
+                    y_hat = net(X)
+                except ValueError as err:
+                    explained = _explain_single_example(err, X, epoch, i)
+                    if explained is None:
+                        raise
+                    raise explained from err
                 batch_loss = loss_fn(y_hat, y)  # the mean over the batch (or one value per example)
                 optimizer.zero_grad()
                 (batch_loss if batch_loss.dim() == 0 else batch_loss.mean()).backward()
@@ -242,9 +333,11 @@ def train_ch5(net, train_iter, test_iter, batch_size, optimizer, device=None, nu
               catch_interrupt=True):
     """Train ``net`` and return a ``History`` (one ``EpochStats`` per epoch).
 
-    The signature is the seeds' one. ``batch_size`` is kept for it only: the
-    loss is averaged per training example whatever the batch size (the seeds
-    divided the already averaged loss by the batch size a second time).
+    The signature is the original notes' one. ``batch_size`` is kept for it
+    only: the loss is averaged per training example whatever the batch size
+    (some versions of the upstream Dive-into-DL-PyTorch ``train_ch5`` divided
+    the already averaged loss by the batch size a second time; the notes'
+    own numbers are correct: see the book's appendix on the notes).
     ``verbose`` prints ``epoch 1, loss 0.6593, train acc 0.765, test acc 0.701,
     time 8.6 sec`` per epoch. ``progress`` (a tqdm bar per epoch) and
     ``live_plot`` (d2l's Animator figure) are on when None and a person is
@@ -257,9 +350,10 @@ def train_ch5(net, train_iter, test_iter, batch_size, optimizer, device=None, nu
     ``catch_interrupt=False`` the ``KeyboardInterrupt`` propagates, carrying it
     as ``err.history``.
     """
-    _check_optimizer(optimizer)
-    num_batches = _check_arguments(num_epochs, train_iter)
-    device = torch.device(device) if device is not None else _model_device(net)
+    _check_optimizer(optimizer, net)
+    num_batches = _check_arguments(num_epochs, train_iter, test_iter)
+    _check_last_batch(net, train_iter)
+    device = _check_device(device) if device is not None else _model_device(net)
     all_callbacks = _with_display(progress, live_plot, _EpochPrinter() if verbose else None, callbacks)
     return _fit(net, train_iter, test_iter, optimizer, device, num_epochs, num_batches,
                 loss if loss is not None else nn.CrossEntropyLoss(), all_callbacks, catch_interrupt)
@@ -308,9 +402,10 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, progre
     """
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr < 0:
         raise ValueError(f"lr must be a non-negative number, got {lr!r}")
-    num_batches = _check_arguments(num_epochs, train_iter)
+    num_batches = _check_arguments(num_epochs, train_iter, test_iter)
+    _check_last_batch(net, train_iter)
+    device = _check_device(device) if device is not None else _model_device(net)
     net.apply(_xavier_init)
-    device = torch.device(device) if device is not None else _model_device(net)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     all_callbacks = _with_display(progress, live_plot, _D2LSummary() if verbose else None, callbacks)
     return _fit(net, train_iter, test_iter, optimizer, device, num_epochs, num_batches,

@@ -27,12 +27,16 @@ import pytest
 
 pytestmark = pytest.mark.book
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import reader_notebooks  # noqa: E402
+import setup_cell  # noqa: E402
 import student_edition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BN_BOOK_HTML") or ROOT / "_build" / "quick" / "_build" / "html")
 STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
 EDITIONS = {"normal": HTML, "student": STUDENT_HTML}
+# the notebooks each edition's download and Colab buttons serve (tools/reader_notebooks.py)
+_EDITION_NOTEBOOKS = {"normal": "reader", "student": "student"}
 BUILD_COMMAND = {"normal": "make book-quick", "student": "make book-student-quick"}
 CHROMIUM = Path(os.environ.get("BN_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -334,25 +338,20 @@ def test_setup_cell_is_hidden(reports):
     assert not shown, f"the Colab setup cell is visible in {shown}: tag it remove-cell"
 
 
-def test_colab_links_point_at_notebooks(reports, docnames, book_config, edition):
-    if edition == "student":  # the repository's notebooks have the solutions: no Colab button
-        links = {doc: r.facts["colab"] for doc, r in reports.items() if r.facts["colab"]}
-        assert not links, f"the student edition links to the notebooks with solutions: {links}"
-        return
-    repo = book_config["repository"]
-    colab = book_config["launch_buttons"]["colab_url"].rstrip("/")
-    org_repo = urllib.parse.urlsplit(repo["url"]).path.strip("/")
-    prefix = repo.get("path_to_book") or ""
-    prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+def test_colab_links_point_at_notebooks(reports, docnames, edition):
+    """Each chapter's Colab button opens its reader (student) notebook at the published location."""
+    publication = reader_notebooks.Publication.from_config(reader_notebooks.read_config())
     notebooks = _notebook_docs(docnames)
     assert notebooks, "no notebook pages in _toc.yml"
     wrong = {}
     for doc in notebooks:
-        expected = f"{colab}/github/{org_repo}/blob/{repo['branch']}/{prefix}{doc}.ipynb"
+        expected = publication.colab(_EDITION_NOTEBOOKS[edition], Path(doc).name)
         links = reports[doc].facts["colab"]
         if links != [expected]:
             wrong[doc] = {"expected": expected, "found": links}
-    assert not wrong, f"Colab links do not point at the chapter notebooks: {wrong}"
+    assert not wrong, f"Colab links do not point at the published {edition} edition's notebooks: {wrong}"
+    folder = f"/blob/{publication.branch}/{_EDITION_NOTEBOOKS[edition]}/"
+    assert all(folder in reports[d].facts["colab"][0] for d in notebooks)
 
 
 def test_solutions_hidden_until_clicked(reports, docnames, book_config, edition):
@@ -423,20 +422,50 @@ def _has_word(text, word):
 
 
 def test_downloadable_notebooks(edition, html_dir, docnames):
-    """Each chapter page offers its notebook (_sources/...ipynb): with outputs, without solutions in the
-    student edition."""
+    """Each chapter page's download button serves its reader notebook (student notebook in the student
+    edition, tools/sphinx_notebooks.py): MyST turned into Markdown, setup cell first, no outputs, the
+    same notebook `make notebooks` writes."""
+    book = reader_notebooks.load_book()
+    publication = reader_notebooks.Publication.from_config(reader_notebooks.read_config())
+    setup = setup_cell.render_reader(publication.base(), reader_notebooks.wheel_name())
     for doc in _notebook_docs(docnames):
+        name = Path(doc).name
         page = (html_dir / f"{doc}.html").read_text(encoding="utf-8")
-        assert f'../_sources/{doc}.ipynb"' in page, f"{doc}: no download link to its notebook"
-        nb = nbformat.read(html_dir / "_sources" / f"{doc}.ipynb", as_version=4)
+        assert f'../_notebooks/{name}.ipynb"' in page, f"{doc}: no download link to its reader notebook"
+        nb = nbformat.read(html_dir / "_notebooks" / f"{name}.ipynb", as_version=4)
         source = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
-        assert _exercise_count(nb) == _exercise_count(source), f"{doc}: exercises lost"
-        if edition == "student":
-            assert not student_edition.has_solutions(nb), f"{doc}: the student's notebook has solutions"
-            assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
-                f"{doc}: the student's notebook has no outputs")
-        else:
-            assert student_edition.has_solutions(nb) == student_edition.has_solutions(source)
+        expected = reader_notebooks.convert_notebook(source, doc, book, setup, _EDITION_NOTEBOOKS[edition])
+        assert nb == expected, f"{doc}: the served notebook is not the {edition} notebook of the sources"
+        left = [m for c in nb.cells if c.cell_type == "markdown"
+                for m in reader_notebooks.leftover_markup(c.source)]
+        assert not left, f"{doc}: MyST markup in the served notebook: {left[:5]}"
+        assert nb.cells[0].source == setup
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+        assert _heading_exercises(nb) == _exercise_count(source), f"{doc}: exercises lost"
+        solutions = "\n".join(c.source for c in nb.cells).count("的解答")
+        assert (solutions == 0) == (edition == "student" or not student_edition.has_solutions(source))
+
+
+
+def test_notebook_links_reach_the_book(html_dir):
+    """Every link from a served notebook to the book (html.baseurl) names a built page and an id on it."""
+    book_url = reader_notebooks.Publication.from_config(reader_notebooks.read_config()).book_url
+    link = re.compile(rf"\]\({re.escape(book_url)}/(?P<page>[^)#]+)(?:#(?P<anchor>[^)]+))?\)")
+    checked, broken = 0, []
+    for path in sorted((html_dir / "_notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for m in link.finditer(cell.source if cell.cell_type == "markdown" else ""):
+                page = html_dir / m["page"]
+                checked += 1
+                if not page.is_file() or (m["anchor"] and f'id="{m["anchor"]}"' not in page.read_text()):
+                    broken.append(f"{path.name}: {m[0]}")
+    assert checked > 50, f"only {checked} links to the book found in the served notebooks"
+    assert not broken, f"links to pages or ids the book does not have: {broken[:10]}"
+
+
+def _heading_exercises(nb):
+    heading = re.compile(r"^#{2,6} 练习 [\d.]+(?:：.*)?$", re.M)
+    return sum(len(heading.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
 
 
 def _exercise_count(nb):

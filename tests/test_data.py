@@ -452,3 +452,61 @@ def test_data_root_environment_variable(monkeypatch, tmp_path):
 
 def test_fashion_labels():
     assert d2l.get_fashion_mnist_labels(torch.tensor([0, 9])) == ["t-shirt", "ankle boot"]
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: d2l.load_data_mnist(100, num_train=400, seed=2**62),
+    lambda: d2l.load_data_mnist(100, num_train=400, seed=2**32),
+    lambda: d2l.load_data_mnist(100, num_train=400)[0].reseed(2**40),
+    lambda: d2l.TensorBatches(*d2l.load_arrays("MNIST", train=False), 10, shuffle=True, seed=2**33),
+], ids=["load_data 2**62", "load_data 2**32", "reseed", "TensorBatches"])
+def test_a_seed_too_large_for_the_generators_is_refused_up_front(call):
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer up to 2\*\*32 - 1"):
+        call()
+
+
+def test_the_largest_seed_and_a_large_epoch_work():
+    loader, _ = d2l.load_data_mnist(100, num_train=200, seed=2**32 - 1)
+    next(iter(loader.set_epoch(10**6)))
+    with pytest.raises(ValueError, match=r"epoch must be a non-negative integer up to 2\*\*32 - 1"):
+        loader.set_epoch(2**40)
+
+
+def test_load_data_can_drop_the_last_training_batch():
+    train_iter, test_iter = d2l.load_data_mnist(100, num_train=250, num_test=250, drop_last=True)
+    assert [len(y) for _, y in train_iter] == [100, 100] and train_iter.num_examples == 200
+    assert [len(y) for _, y in test_iter] == [100, 100, 50]  # the test set is evaluated whole
+    with pytest.raises(ValueError, match="drop_last must be True or False"):
+        d2l.load_data_mnist(100, num_train=250, drop_last="yes")
+
+
+@pytest.mark.parametrize("labels", [[10], [-1], [1.7], torch.tensor([1.0]), [[1, 2]], ["3"]], ids=repr)
+def test_fashion_labels_refuse_what_is_not_a_class_index(labels):
+    with pytest.raises(ValueError, match=r"class indices from 0 to 9"):
+        d2l.get_fashion_mnist_labels(labels)
+
+
+def test_fashion_labels_accept_lists_arrays_and_empty():
+    assert d2l.get_fashion_mnist_labels([1, np.int64(7)]) == ["trouser", "sneaker"]
+    assert d2l.get_fashion_mnist_labels(np.array([8])) == ["bag"]
+    assert d2l.get_fashion_mnist_labels([]) == []
+
+
+def test_a_root_with_a_tilde_is_the_home_folder(data_copy, monkeypatch):
+    monkeypatch.setenv("HOME", str(data_copy))
+    images, _ = d2l.load_arrays("MNIST", train=False, root="~", download=False)
+    assert images.shape == (10000, 1, 28, 28)
+    monkeypatch.setenv("BN_BOOK_DATA", "~")
+    assert d2l.default_data_root() == data_copy
+
+
+def test_the_test_split_needs_only_the_test_files(data_copy):
+    for f in (data_copy / "MNIST" / "raw").glob("train-*"):
+        f.unlink()
+    images, labels = d2l.load_arrays("MNIST", train=False, root=data_copy, download=False)
+    assert len(images) == len(labels) == 10000
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*are missing"):
+        d2l.load_arrays("MNIST", train=True, root=data_copy, download=False)

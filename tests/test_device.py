@@ -1,5 +1,6 @@
 """Device choice: CUDA first, then Apple MPS, then the CPU."""
 
+import pytest
 import torch
 
 import d2lzh_pytorch as d2l
@@ -35,3 +36,13 @@ def test_real_machine_answer_matches_what_this_machine_has():
     expected = "cuda" if torch.cuda.is_available() else ("mps" if device_mod._mps_available() else "cpu")
     assert device.type == expected
     assert torch.ones(2, device=device).sum().item() == 2
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("i", [-1, "0", 1.0, True, None])
+def test_try_gpu_refuses_what_is_not_a_device_number(monkeypatch, i):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match=r"i must be a non-negative integer \(the GPU number, e\.g\. 0\)"):
+        d2l.try_gpu(i)

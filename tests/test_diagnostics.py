@@ -217,3 +217,48 @@ def test_monitor_and_plots_reject_bad_input():
         d2l.plot_layer_histograms(trained, step=2)
     with pytest.raises(ValueError, match="kind"):
         d2l.plot_layer_histograms(trained, kind="weights")
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("bn", BNS)
+def test_precise_bn_takes_bare_input_batches_too(bn):
+    net, data = small_net(bn), batches()
+    with_labels = d2l.precise_bn(net, data)
+    bare = d2l.precise_bn(net, [X for X, _ in data])
+    torch.testing.assert_close(bare[1].running_mean, with_labels[1].running_mean)
+    torch.testing.assert_close(bare[1].running_var, with_labels[1].running_var)
+
+
+@pytest.mark.parametrize("num_batches", [0, -1, 1.5, True, "2"])
+def test_precise_bn_refuses_a_bad_num_batches(num_batches):
+    with pytest.raises(ValueError, match=r"num_batches must be a positive integer \(or None"):
+        d2l.precise_bn(small_net(nn.BatchNorm1d), batches(), num_batches=num_batches)
+
+
+def test_precise_bn_and_freeze_bn_say_which_layers_count_as_bn():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), d2l.Norm("batch", 2))
+    with pytest.raises(ValueError, match=r"no BN layer.*d2l\.BatchNorm or nn\.BatchNorm"):
+        d2l.precise_bn(net, [torch.randn(4, 1, 5, 5)])
+    with pytest.raises(ValueError, match=r"no BN layer.*d2l\.BatchNorm or nn\.BatchNorm.*Norm"):
+        d2l.freeze_bn(net)
+
+
+def test_a_monitor_built_on_another_net_refuses_to_record_nothing():
+    net, other = small_net(nn.BatchNorm1d), small_net(nn.BatchNorm1d)
+    monitor = d2l.TrainingMonitor(other)
+    data = batches()
+    with pytest.raises(ValueError, match=r"watches a different network.*TrainingMonitor\(net\)"):
+        d2l.train_ch5(net, data, data[:1], None, torch.optim.SGD(net.parameters(), lr=0.1), num_epochs=1,
+                      verbose=False, progress=False, live_plot=False, callbacks=[monitor])
+    part = d2l.TrainingMonitor(net[2:])  # a part of the trained net is fine
+    d2l.train_ch5(net, data, data[:1], None, torch.optim.SGD(net.parameters(), lr=0.1), num_epochs=1,
+                  verbose=False, progress=False, live_plot=False, callbacks=[part])
+    assert len(part.activation_frame()) > 0
+
+
+@pytest.mark.parametrize("max_samples", [0, -1, 2.5])
+def test_monitor_refuses_a_bad_max_samples(max_samples):
+    with pytest.raises(ValueError, match="max_samples must be a positive integer"):
+        d2l.TrainingMonitor(nn.Sequential(nn.Tanh()), max_samples=max_samples)

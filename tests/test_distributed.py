@@ -85,6 +85,23 @@ def hanging_worker(ctx):
         time.sleep(600)
 
 
+def half_precision_worker(ctx):
+    """SyncBatchNorm (float32) on this rank's half of a float16 batch far from its mean."""
+    X = (torch.randn(8, CHANNELS, generator=torch.Generator().manual_seed(0)) * 400 + 50).half()
+    layer = d2l.SyncBatchNorm(CHANNELS, 2)
+    Y = layer(X[4 * ctx.rank:4 * ctx.rank + 4])
+    running_var = layer.running_var.clone()
+    layer.track_running_stats = False  # as nn: from now on training leaves the buffers alone
+    layer(X[4 * ctx.rank:4 * ctx.rank + 4].float())
+    return {"Y": Y.float(), "dtype": str(Y.dtype), "running_var": running_var,
+            "buffers_unchanged": torch.equal(layer.running_var, running_var)
+            and layer.num_batches_tracked.item() == 1}
+
+
+def unpicklable_result_worker(ctx):
+    return lambda: ctx.rank  # a lambda cannot be sent back to the parent
+
+
 # ---------------------------------------------------------------- references
 
 
@@ -273,9 +290,107 @@ def test_convert_sync_batchnorm_swaps_and_shares():
 
 
 
+def test_the_gpu_comparison_compares_on_cpu_ranks_too():
+    """The ≥2-GPU worker of chapter 9, run on 2 CPU ranks (gloo) with other reference layers: it
+    reports no gap against an equal global-batch layer and a clear one against unsynced BN."""
+    import functools
+
+    sync = functools.partial(d2l.SyncBatchNorm, num_dims=4)
+    for reference, expect_equal in ((sync, True), (nn.BatchNorm2d, False)):
+        ranks = d2l.launch(d2l.distributed.compare_with_torch_sync_batchnorm, 2,
+                           args=(6, (5, 3), 0, reference), timeout=120, progress=None)
+        for gaps in ranks:
+            assert set(gaps) == {"output", "input grad", "weight grad", "running var"}
+            if expect_equal:
+                assert max(gaps.values()) < 1e-6, gaps
+            else:  # local statistics differ from the global batch's on every rank
+                assert gaps["output"] > 1e-3 and gaps["running var"] > 1e-3, gaps
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="nn.SyncBatchNorm runs only on CUDA: needs 2 GPUs")
 def test_sync_batchnorm_matches_torch_sync_batchnorm_on_two_gpus():
     ranks = d2l.launch(d2l.distributed.compare_with_torch_sync_batchnorm, 2, backend="nccl", timeout=300)
     for gaps in ranks:
         assert set(gaps) == {"output", "input grad", "weight grad", "running var"}
         assert max(gaps.values()) < 1e-4, gaps
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+def test_sync_batchnorm_float16_input_and_track_running_stats_turned_off_on_two_ranks():
+    ranks = d2l.launch(half_precision_worker, 2, timeout=120)
+    X = (torch.randn(8, CHANNELS, generator=torch.Generator().manual_seed(0)) * 400 + 50).half()
+    ref = nn.BatchNorm1d(CHANNELS)
+    expected = ref(X).float()
+    assert all(r["dtype"] == "torch.float16" for r in ranks)
+    assert all(r["buffers_unchanged"] for r in ranks)
+    got = torch.cat([torch.as_tensor(r["Y"]) for r in ranks])
+    torch.testing.assert_close(got, expected.detach(), rtol=0, atol=2e-2)
+    for r in ranks:
+        torch.testing.assert_close(torch.as_tensor(r["running_var"]), ref.running_var, rtol=1e-3, atol=0)
+
+
+def test_ghost_batchnorm_names_the_leftover_slice_of_one_example():
+    ghost = d2l.GhostBatchNorm(3, 2, ghost_size=4)
+    with pytest.raises(ValueError, match=r"ghost_size=4.*batch of 9.*last slice has 1 example.*of 4"):
+        ghost(torch.randn(9, 3))
+    ghost(torch.randn(10, 3))  # a last slice of 2 is fine
+    d2l.GhostBatchNorm(3, 4, ghost_size=4)(torch.randn(9, 3, 2, 2))  # 4 values per channel: fine
+
+
+def test_a_converted_batchnorm1d_names_bn1d_dims_when_fed_the_other_layout():
+    net = d2l.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm1d(3)))
+    with pytest.raises(ValueError, match=r"expects a 2-D input.*bn1d_dims=3"):
+        net(torch.randn(4, 3, 5))
+    net3 = d2l.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm1d(3)), bn1d_dims=3)
+    with pytest.raises(ValueError, match=r"expects a 3-D input.*bn1d_dims=2"):
+        net3(torch.randn(4, 3))
+    with pytest.raises(ValueError, match=r"expects a 4-D input") as info:
+        d2l.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(3)))(torch.randn(4, 3))
+    assert "bn1d_dims" not in str(info.value)  # the hint is for converted nn.BatchNorm1d only
+
+
+def _nested_worker_factory():
+    def worker(ctx):
+        return ctx.rank
+    return worker
+
+
+@pytest.mark.parametrize("fn, message", [
+    ("hanging_worker", r"fn must be a function.*got str"),
+    (lambda ctx: ctx.rank, r"cannot send fn <lambda>.*def at the top level of a \.py file"),
+    (_nested_worker_factory(), r"cannot send fn .*<locals>\.worker.*%%writefile"),
+])
+def test_launch_refuses_a_function_the_workers_cannot_get_before_starting_them(fn, message):
+    start = time.perf_counter()
+    with pytest.raises(TypeError, match=message):
+        d2l.launch(fn, 2, timeout=60)
+    assert time.perf_counter() - start < 10 and multiprocessing.active_children() == []
+
+
+def test_launch_refuses_a_function_from_a_notebook_before_starting_workers(monkeypatch):
+    import sys
+    import types
+
+    def notebook_worker(ctx):
+        return ctx.rank
+
+    notebook_worker.__module__ = "__main__"
+    notebook_worker.__qualname__ = "notebook_worker"
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # no __file__: a notebook
+    with pytest.raises(TypeError, match=r"notebook_worker.*__main__.*%%writefile"):
+        d2l.launch(notebook_worker, 2, timeout=60)
+    assert multiprocessing.active_children() == []
+
+
+def test_launch_refuses_arguments_that_do_not_pickle():
+    with pytest.raises(TypeError, match=r"cannot send fn or args.*pickl"):
+        d2l.launch(hanging_worker, 2, args=(lambda: 1,), timeout=60)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_result_that_does_not_pickle_is_reported_with_the_reason():
+    with pytest.raises(d2l.WorkerFailed, match=r"(?s)worker \d of 2 failed.*result.*pickl"):
+        d2l.launch(unpicklable_result_worker, 2, timeout=120)
+    assert multiprocessing.active_children() == []

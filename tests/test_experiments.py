@@ -275,3 +275,54 @@ def test_a_hand_written_loop_can_stop_on_the_flag(tiny_data, monkeypatch):
         if lr_runs[lr].interrupted:
             break
     assert list(lr_runs) == [0.1, 0.2] and len(calls) == 3
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+def _never_called(*args):
+    pytest.fail("nothing should run when the arguments are refused")
+
+
+@pytest.mark.parametrize("seeds, error, message", [
+    ([0, 0], ValueError, r"seeds \[0, 0\] repeat 0.*standard deviation.*distinct seeds"),
+    ([1, 2, 1, 3, 2], ValueError, r"repeat 1, 2"),
+    (3, TypeError, r"seeds must be a list of seeds, e.g\. \[0, 1, 2\] or range\(3\), got 3"),
+    (None, TypeError, r"seeds must be a list of seeds"),
+    ("012", TypeError, r"seeds must be a list of seeds.*got '012'"),
+], ids=repr)
+def test_run_seeds_refuses_bad_seeds_before_training(tiny_data, seeds, error, message):
+    with pytest.raises(error, match=message):
+        d2l.run_seeds(_never_called, _sgd, *tiny_data, seeds=seeds, num_epochs=1)
+
+
+def test_compare_bn_refuses_duplicate_seeds_before_training(tiny_data):
+    with pytest.raises(ValueError, match="repeat 5"):
+        d2l.compare_bn(lambda bn: _never_called(), _sgd, *tiny_data, 1, seeds=[5, 6, 5])
+
+
+def test_run_seeds_wants_a_function_that_builds_a_net_not_a_net(tiny_data):
+    with pytest.raises(TypeError, match=r"make_net must be a function that builds a fresh net, got the "
+                                        r"network itself \(Sequential\).*lambda: "):
+        d2l.run_seeds(_net(), _sgd, *tiny_data, seeds=[0], num_epochs=1)
+    with pytest.raises(TypeError, match=r"make_optimizer must be a function of the parameters.*got an "
+                                        r"optimizer \(SGD\)"):
+        d2l.run_seeds(_net, _sgd(_net().parameters()), *tiny_data, seeds=[0], num_epochs=1)
+
+
+@pytest.mark.parametrize("settings, error, message", [
+    (0.1, TypeError, r"settings must be a list of settings, e.g\. \[0\.01, 0\.1\], got 0\.1"),
+    ("lr", TypeError, r"settings must be a list of settings"),
+    ([0.1, 0.1, 0.2], ValueError, r"settings repeat 0\.1.*overwrite"),
+    ([[0.1, 0.2], [0.3]], TypeError, r"hashable.*\[0\.1, 0\.2\].*tuple"),
+    ([{"lr": 0.1}], TypeError, r"hashable.*tuple"),
+], ids=repr)
+def test_sweep_refuses_bad_settings_before_the_first_run(settings, error, message):
+    with pytest.raises(error, match=message):
+        d2l.sweep(settings, _never_called)
+
+
+def test_sweep_accepts_tuples_and_ranges():
+    assert list(d2l.sweep([("relu", "before"), ("relu", "after")], lambda s: s[1])) == [
+        ("relu", "before"), ("relu", "after")]
+    assert dict(d2l.sweep(range(3), lambda s: s * 2)) == {0: 0, 1: 2, 2: 4}

@@ -6,6 +6,7 @@ The comparisons run in float64, so that any difference beyond rounding is a real
 import inspect
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -146,7 +147,7 @@ def test_one_value_per_channel_raises_like_pytorch(num_dims):
     for layer in (ours, ref):
         with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
             layer(X)
-    with pytest.raises(ValueError, match=r"at least 2 examples; to predict one example, call \.eval\(\)"):
+    with pytest.raises(ValueError, match=r"at least 2 examples .*; to predict one example, call \.eval\(\)"):
         ours(X)
     # PyTorch counts the batch before it raises; ours checks first and leaves its state alone
     assert ours.num_batches_tracked.item() == 0 and ref.num_batches_tracked.item() == 1
@@ -419,3 +420,159 @@ def test_boundary_arguments_are_accepted(kwargs):
 
 def test_flatten_layer():
     assert FlattenLayer()(torch.zeros(4, 3, 2, 2)).shape == (4, 12)
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_statistics_are_computed_in_float32_like_pytorch(dtype):
+    # |x - mean| > 256 overflows a float16 square (65504 at most): the statistics must be float32
+    torch.manual_seed(0)
+    X = (torch.randn(16, C, 3, 3) * 400 + 50).to(dtype)
+    ours, ref = BatchNorm(C, 4), nn.BatchNorm2d(C)
+    Y, Y_ref = ours(X), ref(X)
+    assert Y.dtype == dtype and Y_ref.dtype == dtype  # output in the input's dtype, as nn
+    assert ours.running_var.dtype == torch.float32  # the buffers stay float32, as nn's
+    assert torch.isfinite(ours.running_var).all()
+    torch.testing.assert_close(Y.float(), Y_ref.float(), rtol=0, atol=2e-2)
+    torch.testing.assert_close(ours.running_var, ref.running_var, rtol=1e-3, atol=0)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean, rtol=1e-3, atol=1e-3)
+    assert Y.float().std() > 0.5  # not the all-zero output of a float16 variance of inf
+    ours.eval()
+    ref.eval()
+    torch.testing.assert_close(ours(X).float(), ref(X).float(), rtol=0, atol=2e-2)
+
+
+def test_half_precision_gradients_flow_in_the_input_dtype():
+    X = (torch.randn(8, C) * 300).half().requires_grad_()
+    bn = BatchNorm(C, 2)
+    bn(X).float().pow(2).sum().backward()
+    assert X.grad.dtype == torch.float16 and torch.isfinite(X.grad).all()
+    assert bn.weight.grad.dtype == torch.float32 and torch.isfinite(bn.weight.grad).all()
+
+
+def test_cpu_autocast_conv_then_batch_norm_matches_pytorch():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, C, 3)
+    with torch.no_grad():
+        conv.weight.mul_(200)  # conv outputs far from their mean, as after a large learning rate
+    ours, ref = BatchNorm(C, 4), nn.BatchNorm2d(C)
+    X = torch.randn(8, 1, 6, 6)
+    with torch.autocast("cpu", dtype=torch.float16):
+        H = conv(X)
+        Y, Y_ref = ours(H), ref(H)
+    assert H.dtype == Y.dtype == Y_ref.dtype == torch.float16
+    assert torch.isfinite(ours.running_var).all() and Y.float().abs().max() > 0.5
+    torch.testing.assert_close(Y.float(), Y_ref.float(), rtol=0, atol=2e-2)
+    torch.testing.assert_close(ours.running_var, ref.running_var, rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("make_input", [
+    lambda: torch.ones(4, C, dtype=torch.long),
+    lambda: torch.ones(4, C, dtype=torch.bool),
+    lambda: torch.ones(4, C, dtype=torch.uint8),
+    lambda: torch.randn(4, C, dtype=torch.complex64),
+], ids=["int64", "bool", "uint8", "complex64"])
+@pytest.mark.parametrize("mode", ["train", "eval", "no running stats"])
+def test_non_float_input_is_rejected_like_pytorch(make_input, mode):
+    ours = BatchNorm(C, 2, track_running_stats=mode != "no running stats").train(mode == "train")
+    ref = nn.BatchNorm1d(C, track_running_stats=mode != "no running stats").train(mode == "train")
+    with pytest.raises(RuntimeError):
+        ref(make_input())
+    with pytest.raises(TypeError, match=r"floating-point input, got dtype torch\.\w+.*X\.float\(\)"):
+        ours(make_input())
+
+
+def test_a_float64_input_into_a_float32_layer_is_rejected_like_pytorch():
+    X = torch.randn(4, C, dtype=F64)
+    with pytest.raises(RuntimeError):
+        nn.BatchNorm1d(C)(X)
+    with pytest.raises(TypeError, match=r"float32 but the input is torch.float64.*X\.to\(torch\.float32\)"):
+        BatchNorm(C, 2)(X)
+    with pytest.raises(TypeError, match=r"float16 but the input is torch.float32"):
+        BatchNorm(C, 2).half()(torch.randn(4, C))
+    BatchNorm(C, 2, affine=False, track_running_stats=False)(X)  # nothing to clash with: fine, as nn
+    assert BatchNorm(C, 2)(X.half()).dtype == torch.float16  # mixed precision is allowed, as nn
+
+
+def test_non_tensor_input_is_rejected_clearly():
+    with pytest.raises(TypeError, match="expects a torch.Tensor, got ndarray"):
+        BatchNorm(C, 2)(torch.randn(4, C).numpy())
+
+
+@pytest.mark.parametrize("num_dims", [2, 4])
+def test_track_running_stats_turned_off_later_behaves_like_pytorch(num_dims):
+    # nn: in training the buffers stop moving; in eval mode they are still used
+    torch.manual_seed(0)
+    ours, ref = _pair(num_dims)
+    _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2)
+    ours.track_running_stats = ref.track_running_stats = False
+    before = {k: v.clone() for k, v in ours.state_dict().items()}
+    _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2)
+    for key, value in before.items():
+        assert torch.equal(ours.state_dict()[key], value), key
+    ours.eval()
+    ref.eval()
+    _check_same(ours, ref, torch.randn(SHAPES[num_dims], dtype=F64) * 3 + 2)
+
+
+def test_vmap_in_training_explains_what_to_do():
+    from torch.func import vmap
+
+    X = torch.randn(5, 4, C)
+    with pytest.raises(RuntimeError, match="track_running_stats"):
+        vmap(nn.BatchNorm1d(C))(X)
+    with pytest.raises(RuntimeError, match=r"vmap.*track_running_stats = False.*\.eval\(\)"):
+        vmap(BatchNorm(C, 2))(X)
+    ours, ref = BatchNorm(C, 2), nn.BatchNorm1d(C)
+    ours.track_running_stats = False  # what the message advises: now vmap works, as nn's does
+    torch.func.replace_all_batch_norm_modules_(ref)
+    torch.testing.assert_close(vmap(ours)(X), vmap(ref)(X))
+    torch.testing.assert_close(vmap(BatchNorm(C, 2).eval())(X), vmap(nn.BatchNorm1d(C).eval())(X))
+
+
+def test_a_state_dict_without_num_batches_tracked_loads_like_pytorch():
+    trained = BatchNorm(C, 2)
+    trained(torch.randn(6, C) * 2 + 1)
+    old = {k: v for k, v in trained.state_dict().items() if k != "num_batches_tracked"}  # no version
+    for layer in (BatchNorm(C, 2), nn.BatchNorm1d(C)):
+        layer.load_state_dict(old)
+        assert layer.num_batches_tracked.item() == 0
+        torch.testing.assert_close(layer.running_var, trained.running_var)
+    net = nn.Sequential(nn.Linear(2, C), BatchNorm(C, 2))  # a prefix, as inside a network
+    net.load_state_dict({"0.weight": torch.zeros(C, 2), "0.bias": torch.zeros(C),
+                         **{f"1.{k}": v for k, v in old.items()}})
+    versioned = nn.BatchNorm1d(C).state_dict()  # version 2 says the key must be there, as in nn
+    del versioned["num_batches_tracked"]
+    for layer in (BatchNorm(C, 2), nn.BatchNorm1d(C)):
+        with pytest.raises(RuntimeError, match="Missing key.*num_batches_tracked"):
+            layer.load_state_dict(versioned)
+
+
+def test_one_example_in_training_mentions_drop_last():
+    with pytest.raises(ValueError, match="drop_last=True"):
+        BatchNorm(C, 2)(torch.randn(1, C))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eps": "1e-5"}, r"eps must be a number \(e\.g\. eps=1e-5\), got '1e-5' of type str"),
+    ({"momentum": "0.1"}, r"momentum must be a number \(e\.g\. momentum=0\.1\), got '0\.1'"),
+    ({"eps": True}, "eps must be a number"),
+    ({"momentum": True}, "momentum must be a number"),
+    ({"momentum": False}, "momentum must be a number"),
+    ({"eps": [1e-5]}, "eps must be a number"),
+    ({"num_features": np.float64(3)}, "num_features must be a positive integer"),
+    ({"num_features": np.int64(0)}, "num_features must be a positive integer"),
+], ids=repr)
+def test_arguments_of_the_wrong_type_are_rejected_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BatchNorm(**{"num_features": 3, "num_dims": 2, **kwargs})
+
+
+def test_numpy_integers_and_numbers_are_accepted_like_pytorch():
+    bn = BatchNorm(np.int64(3), 2, eps=np.float32(1e-3), momentum=np.float64(0.2))
+    assert bn.num_features == 3 and type(bn.num_features) is int and bn.weight.shape == (3,)
+    assert nn.BatchNorm1d(np.int64(3)).weight.shape == (3,)
+    assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.2)
+    bn(torch.randn(4, 3))

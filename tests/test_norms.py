@@ -4,6 +4,7 @@ Outputs, input gradients and the gradients of gamma and beta are compared;
 for BN also the running statistics and the eval-mode output.
 """
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -165,3 +166,52 @@ def test_a_statistic_of_one_value_is_rejected():
     with pytest.raises(ValueError, match="at least 2 values"):
         Norm("batch", 3)(torch.randn(1, 3))
     Norm("batch", 3).eval()(torch.randn(1, 3))  # prediction with running statistics needs no batch
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"momentum": 1.5}, r"momentum must be in \[0, 1\]"),
+    ({"momentum": -0.1}, r"momentum must be in \[0, 1\]"),
+    ({"momentum": "0.1"}, "momentum must be a number"),
+    ({"momentum": True}, "momentum must be a number"),
+    ({"eps": -1}, "eps must be positive and finite"),
+    ({"eps": 0}, "eps must be positive and finite"),
+    ({"eps": float("nan")}, "eps must be positive and finite"),
+    ({"eps": "1e-5"}, "eps must be a number"),
+    ({"momentum": None}, r"momentum=None .* not supported by this layer.*d2l\.BatchNorm"),
+], ids=repr)
+@pytest.mark.parametrize("kind", NORM_KINDS)
+def test_eps_and_momentum_are_checked_like_batch_norm(kind, kwargs, message):
+    groups = 2 if kind == "group" else None
+    with pytest.raises(ValueError, match=message):
+        Norm(kind, 4, groups, **kwargs)
+
+
+@pytest.mark.parametrize("kind", NORM_KINDS)
+@pytest.mark.parametrize("shape", [(0, 4, 3, 3), (0, 4, 5), (0, 4)])
+def test_an_empty_batch_gives_an_empty_output_like_pytorch(kind, shape):
+    if kind == "instance" and len(shape) == 2:
+        pytest.skip("instance norm of an (N, C) input has one value per statistic, empty or not")
+    layer = Norm(kind, 4, 2 if kind == "group" else None).double()
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    for mode in ("train", "eval"):
+        X = torch.randn(shape, dtype=F64, requires_grad=True)
+        Y = layer.train(mode == "train")(X)
+        assert Y.shape == shape
+        Y.sum().backward()
+        assert X.grad.shape == shape
+        if len(shape) > 2 and kind != "instance":  # PyTorch's layer gives the same empty output
+            # (nn.InstanceNorm2d(affine=True) itself fails on an empty batch, an IndexError in torch 2.14)
+            assert _reference(kind, shape, 2).double().train(mode == "train")(X.detach()).shape == shape
+    for key, value in before.items():  # an empty batch leaves the running statistics alone
+        assert torch.equal(layer.state_dict()[key], value), key
+
+
+def test_numpy_integers_are_accepted_for_channels_and_groups_like_pytorch():
+    layer = Norm("group", np.int64(6), num_groups=np.int64(3))
+    assert (layer.num_channels, layer.num_groups) == (6, 3)
+    assert type(layer.num_channels) is int and type(layer.num_groups) is int
+    assert nn.GroupNorm(np.int64(3), np.int64(6)).num_groups == 3
+    layer(torch.randn(2, 6, 2, 2))

@@ -125,3 +125,20 @@ def test_slider_animation_needs_no_network():
     html = anim._repr_html_()
     assert "://" not in html and "font-awesome" not in html  # matplotlib's player loads a CDN stylesheet
     assert "\u25b6" in html and 'class="fa' not in html  # its icons are Unicode symbols instead
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"still": "last"}, r"still must be a frame index \(an int; -1 is the last frame\), got 'last'"),
+    ({"still": 1.0}, r"still must be a frame index"),
+    ({"interval": 0}, r"interval must be a positive number of milliseconds"),
+    ({"interval": -5}, r"interval must be a positive number of milliseconds"),
+    ({"interval": "fast"}, r"interval must be a positive number of milliseconds"),
+], ids=repr)
+def test_slider_animation_explains_bad_still_and_interval(kwargs, message):
+    fig, _ = plt.subplots()
+    with pytest.raises((TypeError, ValueError), match=message):
+        d2l.slider_animation(fig, lambda i: None, 3, **kwargs)
+    plt.close(fig)

@@ -78,6 +78,18 @@ def test_a_passing_chapter_is_cached_with_its_claims(tmp_path, capsys):
     assert again == records
 
 
+def test_a_chapter_that_does_not_finish_is_recorded_and_the_replication_goes_on(tmp_path):
+    write_book(tmp_path, {"01_a": 'd2l.claim(True, "A holds")\nraise RuntimeError("boom")',
+                          "02_b": 'd2l.claim(True, "B holds")'})
+    out = tmp_path / "_build" / "replicate" / "seed2-threads1"
+    _, records = build_book.prepare("full", 2, 120, tmp_path, out=out, seed_base=2, threads=1,
+                                    keep_failed=True)
+    assert "boom" in records["01_a.ipynb"]["error"] and len(records["01_a.ipynb"]["claims"]) == 2
+    assert "error" not in records["02_b.ipynb"]
+    failures = build_book.failing_claims(records)
+    assert [(name, index) for name, index, _ in failures] == [("01_a.ipynb", None)]
+
+
 def test_a_replication_keeps_going_and_uses_its_seed_base(tmp_path, monkeypatch):
     write_book(tmp_path, FAILING)
     monkeypatch.setenv("BN_BOOK_SEED", "0")  # the caller's variable does not reach the run
@@ -107,6 +119,11 @@ def test_the_page_shows_each_claim_in_each_run_and_marks_old_versions():
     assert "| 1 | claim 0 | ✓ | ✓ | ✓\\* |" in page  # run C ran an older version of the chapter
     assert "| 2 | claim 1 | ✓ | ✗ | — |" in page
     assert "- 断言 2，运行 B：CI [-1, 2]" in page
+    broken = record(3, [True])
+    broken["chapters"]["01_a.ipynb"]["error"] = "CellTimeoutError: a cell timed out"
+    partial = replication_page.render([broken], [("01_a.ipynb", "第一章", "abc")])
+    assert "| 1 | claim 0 | ✓ |" in partial
+    assert "这一章没有执行完（CellTimeoutError: a cell timed out）" in partial
     assert "## 第二章\n\n这一章还没有被记录的运行。" in page
 
 
@@ -132,3 +149,38 @@ def test_make_replicate_needs_a_seed_base():
     assert "tools/replicate.py --seed-base 2 --threads 2" in result.stdout
     result = subprocess.run(["make", "replicate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0 and "usage: make replicate SEED=" in result.stdout
+
+
+def test_a_kernel_that_did_not_start_is_started_again_but_a_failing_cell_is_not(tmp_path, monkeypatch):
+    """A port clash between two kernels started at once is retried; a chapter's own error is not."""
+    import jupyter_cache.executors.basic as basic
+
+    tracebacks = {"port": ["zmq.error.ZMQError: Address already in use\n"
+                           "RuntimeError: Kernel didn't respond in 60 seconds", None],
+                  "cell": ["nbclient.exceptions.CellExecutionError: boom", None]}
+    calls = []
+
+    class Worker:
+        def __call__(self, data):
+            calls.append(data.uri)
+            error = tracebacks[data.uri].pop(0)
+            record = type("Record", (), {"traceback": error})()
+            monkeypatch.setattr(data.cache, "get_project_record", lambda pk: record, raising=False)
+            return (1 if error else 0), None
+
+    monkeypatch.setattr(basic, "ExecutionWorkerLocalMProc", Worker)
+    monkeypatch.setattr(build_book.time, "sleep", lambda s: None)
+    import jupyter_cache
+    monkeypatch.setattr(jupyter_cache, "get_cache", lambda path: type("Cache", (), {})())
+    name, _, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
+    assert error is None and calls == ["port", "port"]
+    calls.clear()
+    name, _, error = build_book._execute_one((str(tmp_path), 1, "cell", 10, str(tmp_path / "c")))
+    assert "boom" in error and calls == ["cell"]
+
+
+def test_kernel_start_failures_are_told_from_chapter_errors():
+    assert build_book.kernel_did_not_start("RuntimeError: Kernel didn't respond in 60 seconds")
+    assert not build_book.kernel_did_not_start(
+        "CellExecutionError: ... RuntimeError: Kernel didn't respond in 60 seconds")
+    assert not build_book.kernel_did_not_start("AssertionError: claim fails")

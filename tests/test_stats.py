@@ -98,10 +98,16 @@ def test_all_nan_pairs():
     assert (diff.n, diff.n_skipped, diff.clear) == (0, 2, False) and math.isnan(diff.mean)
 
 
-def test_identical_differences_give_a_point_interval():
-    diff = d2l.paired_diff([0.5, 0.6, 0.7], [0.6, 0.7, 0.8])
-    assert diff.std == pytest.approx(0.0, abs=1e-12)
-    assert diff.low == pytest.approx(0.1) == diff.high and diff.clear is True
+@pytest.mark.parametrize("base, other", [
+    ([0.5, 0.6, 0.7], [0.6, 0.7, 0.8]),  # equal up to rounding (std about 6e-17)
+    ([0.5, 0.25], [0.75, 0.5]),  # exactly equal
+    ([0.9012, 0.8800], [0.9024, 0.8812]),  # two seeds, quantised accuracies: the same gain twice
+])
+def test_identical_differences_give_no_interval(base, other):
+    # a spread of 0 cannot be estimated from the sample: like n < 2, no interval and not clear
+    diff = d2l.paired_diff(base, other)
+    assert diff.std == pytest.approx(0.0, abs=1e-12) and diff.n == len(base)
+    assert math.isnan(diff.low) and math.isnan(diff.high) and diff.clear is False
 
 
 def test_paired_diff_is_frozen():
@@ -119,3 +125,36 @@ def test_paired_diff_is_frozen():
 def test_paired_diff_bad_arguments(args, kwargs, error, message):
     with pytest.raises(error, match=message):
         d2l.paired_diff(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: d2l.paired_diff({0: 0.80, 1: 0.82}, {0: 0.90, 1: 0.91}),
+    lambda: d2l.paired_diff([0.80, 0.82], {0: 0.90, 1: 0.91}),
+    lambda: d2l.mean_std({0: 0.80, 1: 0.82, 2: 0.85}),
+    lambda: d2l.describe({"seed 0": 0.8, "seed 1": 0.9}),
+], ids=["both", "other", "mean_std", "describe"])
+def test_a_dict_of_results_is_refused_not_read_by_its_keys(call):
+    with pytest.raises(TypeError, match=r"got a dict.*\.values\(\)|got a dict.*seed order"):
+        call()
+
+
+@pytest.mark.parametrize("text", ["123", b"123"])
+def test_a_string_is_refused_not_read_digit_by_digit(text):
+    with pytest.raises(TypeError, match="must be an iterable of numbers.*string"):
+        d2l.mean_std(text)
+    with pytest.raises(TypeError, match="must be an iterable of numbers.*string"):
+        d2l.paired_diff(text, [1, 2, 3])
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf])
+def test_infinite_values_are_skipped_like_nan(bad):
+    summary = d2l.describe([1.0, 3.0, bad])
+    assert (summary.mean, summary.n, summary.n_nan) == (2.0, 2, 1)
+    diff = d2l.paired_diff([0.80, 0.70, 0.60, bad], [0.85, 0.74, 0.66, 0.5])
+    assert (diff.n, diff.n_skipped) == (3, 1) and math.isfinite(diff.low) and diff.clear is True
+    mean, std, n = d2l.mean_std_by_column([[1.0, bad], [3.0, 2.0]])
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    assert n.tolist() == [2, 1] and math.isnan(std[1])

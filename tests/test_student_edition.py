@@ -112,8 +112,11 @@ def test_student_toc_and_config():
     assert "chapters/01_motivation" in files and student["root"] == toc["root"]
     config = se.student_config(yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")))
     assert config["execute"]["execute_notebooks"] == "off"
-    assert "colab_url" not in config.get("launch_buttons", {})
+    # the Colab and download buttons serve the student notebooks (tools/sphinx_notebooks.py)
+    assert config["notebooks"]["edition"] == "student" and config["launch_buttons"]["colab_url"]
     assert config["title"].endswith("（学生版）")
+    for folder in config["sphinx"]["local_extensions"].values():  # built from _build/student/src
+        assert Path(folder).is_absolute() and Path(folder).is_dir()
 
 
 def test_make_targets_build_the_student_edition_from_the_cache():

@@ -461,3 +461,113 @@ def test_cuda_training_waits_for_the_gpu_only_at_the_reads():
     assert len(history) == 2
     # per epoch: 4 reads within, 1 at the end, 1 for the test accuracy, 1 for the clock
     assert syncs <= 2 * 7
+
+
+# ---------------------------------------------------------------- mistakes students make (issue 19)
+
+
+def test_an_optimizer_built_on_another_net_is_refused():
+    net, other = _toy_net(), _toy_net()
+    batches = _toy_batches(2)
+    with pytest.raises(ValueError, match=r"none of net's parameters.*another model.*net\.parameters\(\)"):
+        d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(other.parameters(), 0.1), "cpu", 1,
+                      **_quiet())
+    frozen_head = torch.optim.SGD(net[2].parameters(), 0.1)  # part of the net: fine (fine-tuning)
+    d2l.train_ch5(net, batches, batches, None, frozen_head, "cpu", 1, **_quiet())
+
+
+def test_the_optimizer_class_instead_of_an_optimizer_is_explained():
+    net, batches = _toy_net(), _toy_batches(2)
+    with pytest.raises(TypeError, match=r"torch\.optim\.SGD, the class.*SGD\(net\.parameters\(\), lr="):
+        d2l.train_ch5(net, batches, batches, None, torch.optim.SGD, "cpu", 1, **_quiet())
+
+
+def test_evaluate_accuracy_with_swapped_arguments_points_to_d2ls_order(small_data):
+    _, test_iter = small_data
+    with pytest.raises(TypeError, match=r"evaluate_accuracy\(data_iter, net\).*evaluate_accuracy_gpu\(net, "):
+        d2l.evaluate_accuracy(_mlp(), test_iter)
+
+
+@pytest.mark.parametrize("num_classes", [3, 4])  # 4 = batch size: the comparison would broadcast silently
+def test_one_hot_labels_are_refused_not_miscounted(num_classes):
+    X = torch.zeros(4, 3)
+    y = nn.functional.one_hot(torch.tensor([0, 1, 2, 0]), num_classes)
+    net = nn.Sequential(nn.Linear(3, num_classes))
+    with pytest.raises(ValueError, match=rf"class indices.*shape \(4, {num_classes}\).*argmax\(dim=1\)"):
+        d2l.evaluate_accuracy([(X, y)], net)
+    with pytest.raises(ValueError, match=r"class indices.*argmax\(dim=1\)"):
+        d2l.train_ch5(net, [(X, y.float())], [(X, y.argmax(1))], None, torch.optim.SGD(net.parameters(), 0.1),
+                      "cpu", 1, **_quiet())
+
+
+def test_an_empty_test_iter_is_refused_before_training():
+    net, batches = _toy_net(), _toy_batches(2)
+    calls = []
+    with pytest.raises(ValueError, match="test_iter yields no batches"):
+        d2l.train_ch5(net, batches, [], None, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1,
+                      callbacks=[type("Spy", (), {"on_batch_end": lambda self, s: calls.append(1)})()],
+                      **_quiet())
+    assert calls == []  # refused before the first training step
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", r"device 'gpu' is not a device torch knows.*d2l\.try_gpu\(\)"),
+    pytest.param("cuda", r"CUDA is not available here.*d2l\.try_gpu\(\)",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_a_device_that_does_not_exist_is_explained(device, message):
+    net, batches = _toy_net(), _toy_batches(2)
+    with pytest.raises(ValueError, match=message):
+        d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(net.parameters(), 0.1), device, 1,
+                      **_quiet())
+    with pytest.raises(ValueError, match=message):
+        d2l.train_ch6(net, batches, batches, 1, 0.1, device, **_quiet())
+
+
+def test_a_last_batch_of_one_example_is_refused_before_training_with_drop_last_named():
+    train_iter, test_iter = d2l.load_data_fashion_mnist(64, num_train=129, num_test=64)
+    calls = []
+    spy = type("Spy", (), {"on_batch_end": lambda self, s: calls.append(1)})()
+    net = _mlp()  # d2l.BatchNorm(32, 2) after a dense layer: (N, C) inputs
+    with pytest.raises(ValueError, match=r"last training batch holds 1 example \(129 examples, "
+                                         r"batch_size 64\).*BatchNorm.*drop_last=True"):
+        d2l.train_ch5(net, train_iter, test_iter, 64, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1,
+                      callbacks=[spy], **_quiet())
+    assert calls == []
+    with pytest.raises(ValueError, match="drop_last=True"):
+        d2l.train_ch6(_mlp(), train_iter, test_iter, 1, 0.1, "cpu", **_quiet())
+    no_bn = _mlp(bn=False)  # without BN a batch of one is fine
+    d2l.train_ch5(no_bn, train_iter, test_iter, 64, torch.optim.SGD(no_bn.parameters(), 0.1), "cpu", 1,
+                  **_quiet())
+    kept, _ = d2l.load_data_fashion_mnist(64, num_train=129, num_test=64, drop_last=True)
+    assert len(kept) == 2 and kept.num_examples == 128
+    net = _mlp()
+    d2l.train_ch5(net, kept, test_iter, 64, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1, **_quiet())
+
+
+def test_a_conv_bn_net_trains_on_a_last_batch_of_one():
+    # BN after a convolution sees N*H*W values per channel: one example is enough, no refusal
+    train_iter, test_iter = d2l.load_data_fashion_mnist(64, num_train=65, num_test=64)
+    net = nn.Sequential(nn.Conv2d(1, 4, 5), d2l.BatchNorm(4, 4), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+    net(torch.zeros(2, 1, 28, 28))
+    d2l.train_ch5(net, train_iter, test_iter, 64, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1,
+                  **_quiet())
+
+
+def test_a_frozen_bn_layer_is_not_a_reason_to_refuse():
+    train_iter, test_iter = d2l.load_data_fashion_mnist(64, num_train=129, num_test=64)
+    net = _mlp()
+    d2l.freeze_bn(net)  # kept in eval mode: it normalises one example with its running statistics
+    d2l.train_ch5(net, train_iter, test_iter, 64, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1,
+                  **_quiet())
+
+
+def test_a_torch_batchnorm1d_that_fails_on_one_example_names_drop_last():
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(4, 3, generator=gen), torch.tensor([0, 1, 0, 1])),
+               (torch.randn(1, 3, generator=gen), torch.tensor([1]))]
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"(?s)Expected more than 1 value per channel.*batch 2 of epoch 1 "
+                                         r"holds 1 example.*drop_last=True"):
+        d2l.train_ch5(net, batches, batches, None, torch.optim.SGD(net.parameters(), 0.1), "cpu", 1,
+                      **_quiet())

@@ -35,7 +35,8 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
-KEYED_FILES = ("requirements.txt", "pyproject.toml")
+KEYED_FILES = ("requirements.txt", "pyproject.toml",  # and chapter 11's environments:
+               "requirements-mxnet.txt", "requirements-mxnet-nodeps.txt", "requirements-frameworks.txt")
 JB_FLAGS = ["-W", "-n", "--keep-going"]
 # full-mode execution times of the last measured build, committed: a fresh clone's first
 # build (no <build>/chapter-times.json yet) still starts the longest chapters first
@@ -62,8 +63,8 @@ def cache_key(mode, root=ROOT, extra=""):
     ``extra`` names anything else the run depends on (``make replicate``'s seed base and threads).
     """
     digest = hashlib.sha256(f"mode={mode}\n{extra}".encode())
-    files = sorted((root / "d2lzh_pytorch").glob("*.py")) + [root / name for name in KEYED_FILES]
-    for path in files:
+    files = sorted((root / "d2lzh_pytorch").rglob("*.py")) + [root / name for name in KEYED_FILES]
+    for path in (p for p in files if p.exists()):
         digest.update(f"{path.relative_to(root)}\n".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -118,17 +119,35 @@ def _execute_one(job):
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
     cache_path, pk, uri, timeout, claims_file = job
-    Path(claims_file).unlink(missing_ok=True)
     os.environ["BN_BOOK_CLAIMS"] = claims_file  # the kernel inherits this worker's environment
     cache = get_cache(cache_path)
-    start = time.perf_counter()
-    code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
-    seconds = time.perf_counter() - start
-    error = None
-    if code != 0:
-        record = cache.get_project_record(pk)
-        error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
-    return Path(uri).name, seconds, error
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        Path(claims_file).unlink(missing_ok=True)
+        start = time.perf_counter()
+        code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
+        seconds = time.perf_counter() - start
+        error = None
+        if code != 0:
+            record = cache.get_project_record(pk)
+            error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
+        if error is None or not kernel_did_not_start(error) or attempt == KERNEL_START_ATTEMPTS:
+            return Path(uri).name, seconds, error
+        print(f"  {Path(uri).name}: its kernel did not start (attempt {attempt}); starting another",
+              flush=True)
+        time.sleep(attempt * 2)
+
+
+# Two kernels started at once in separate processes can be handed the same free port
+# (jupyter_client picks ports per process): the loser never answers. That is no fault of
+# the chapter, so its execution is started again, with a fresh kernel.
+KERNEL_START_ATTEMPTS = 3
+_KERNEL_START_ERRORS = ("Kernel didn't respond", "Address already in use",
+                        "Kernel died before replying to kernel_info")
+
+
+def kernel_did_not_start(error):
+    """Whether an execution's traceback says its kernel never started (not a cell's error)."""
+    return "CellExecutionError" not in error and any(e in error for e in _KERNEL_START_ERRORS)
 
 
 def code_digest(path):
@@ -155,9 +174,19 @@ def chapter_record(out, name):
 
 
 def failing_claims(records):
-    """[(chapter, index, claim)] of every checked claim that does not hold, in chapter order."""
-    return [(name, i, c) for name, record in sorted(records.items()) if record
-            for i, c in enumerate(record["claims"]) if c["checked"] and not c["holds"]]
+    """[(chapter, index, claim)] of every checked claim that does not hold, in chapter order.
+
+    A chapter that did not finish (``"error"`` in its record) counts as one failure, index None.
+    """
+    found = []
+    for name, record in sorted(records.items()):
+        if not record:
+            continue
+        if record.get("error"):
+            found.append((name, None, {"statement": "the chapter did not run to its end",
+                                       "evidence": record["error"], "checked": True, "holds": False}))
+        found += [(name, i, c) for i, c in enumerate(record["claims"]) if c["checked"] and not c["holds"]]
+    return found
 
 
 def report_failures(failures, file=None):
@@ -166,7 +195,8 @@ def report_failures(failures, file=None):
     print(f"\n{len(failures)} claim(s) do not hold:", file=file)
     for name, index, c in failures:
         evidence = f"  [{c['evidence']}]" if c["evidence"] else ""
-        print(f"  {name} #{index + 1}: {c['statement']}{evidence}", file=file)
+        where = f"#{index + 1}" if index is not None else "(execution)"
+        print(f"  {name} {where}: {c['statement']}{evidence}", file=file)
     print("Rewrite the prose to what the data show, or give the experiment the power it needs.",
           file=file)
 
@@ -217,6 +247,12 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
               + ("  FAILED" if error else ""))
         if error:
             failed.append((name, error))
+            if keep_failed:  # a replication records that the chapter did not run, and goes on
+                (claims_dir / f"{Path(name).stem}.json").write_text(json.dumps(
+                    {"claims": claims, "code": code_digest(paths[name]), "seconds": round(seconds, 1),
+                     "date": time.strftime("%Y-%m-%d"), "commit": git_commit(root),
+                     "error": error.strip().splitlines()[-1][:300]}, ensure_ascii=False, indent=1) + "\n",
+                    encoding="utf-8")
             continue
         times[name] = round(seconds, 1)
         record = {"claims": claims, "code": code_digest(paths[name]), "seconds": round(seconds, 1),
@@ -228,7 +264,7 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
             if cached is not None:
                 cache.remove_cache(cached.pk)
     times_file.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
-    if failed:
+    if failed and not keep_failed:
         for name, error in failed:
             print(f"\n{name} failed:\n{error}", file=sys.stderr)
         raise SystemExit(f"{len(failed)} chapter(s) failed to execute: {', '.join(n for n, _ in failed)}")

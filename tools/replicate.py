@@ -58,7 +58,8 @@ def main(argv=None):
     parser.add_argument("--seed-base", type=int, required=True, help="BN_BOOK_SEED for every chapter")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads per chapter (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="chapters executed at the same time")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="seconds per cell (default 3600: replications often share the machine)")
     args = parser.parse_args(argv)
     if args.seed_base < 0 or args.threads < 1 or args.jobs < 1:
         parser.error("--seed-base must be >= 0, --threads and --jobs >= 1")

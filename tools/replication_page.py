@@ -28,7 +28,7 @@ HEADER = """(replication)=
 `make replicate SEED=<基数> THREADS=<线程数>` 用环境变量 `BN_BOOK_SEED` 把全书的每一次随机抽取整体平移，
 以完整模式重新执行每一章，记下每个断言成立与否；本页由这些记录生成（`tools/replication_page.py`）。
 
-✓ 表示成立，✗ 表示不成立（证据列在该章的表后），— 表示这次运行没有这一章或这个断言；
+✓ 表示成立，✗ 表示不成立（证据列在该章的表后），— 表示这次运行没有这一章或这个断言（例如这一章没有执行完）；
 带 \\* 的结果来自该章的旧版本（代码与现在的不同），只作参考。
 """
 
@@ -84,9 +84,13 @@ def render(records, chapters):
         if reference is None:
             lines += ["这一章还没有被记录的运行。", ""]
             continue
-        lines += ["| # | 断言 | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-        failures = []
+        failures = [f"- 运行 {name}：这一章没有执行完（{_cell(run['error'])}），之后的断言没有结果"
+                    for name, run in zip(names, runs, strict=True) if run and run.get("error")]
         count = max(len(r["claims"]) for r in runs if r)
+        if count == 0:
+            lines += ["这一章的记录里没有断言。", "", *failures, ""]
+            continue
+        lines += ["| # | 断言 | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for i in range(count):
             statement = (reference["claims"][i]["statement"] if i < len(reference["claims"])
                          else next(r["claims"][i]["statement"] for r in runs if r and i < len(r["claims"])))
@@ -104,7 +108,7 @@ def render(records, chapters):
             lines.append(f"| {i + 1} | {_cell(statement)} | " + " | ".join(marks) + " |")
         lines.append("")
         if failures:
-            lines += ["不成立的断言及其证据：", "", *failures, ""]
+            lines += ["没有成立的断言及其证据：", "", *failures, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -10,16 +10,20 @@ cached outputs, its solutions are removed (``strip_notebook``), and the result
 is written to ``<student>/src``, a copy of the book whose ``_config.yml`` turns
 execution off. Jupyter Book then builds that copy: the solutions are absent
 from the pages, from the search index and from the downloadable notebooks
-(``_sources/``), not folded.
+(``_sources/``, and the student notebooks the download and Colab buttons serve,
+``_notebooks/``: see ``tools/sphinx_notebooks.py``), not folded.
 
 Solutions are the MyST directives of sphinx-exercise: ``{solution}`` blocks
 (backtick or colon fences) and everything from a ``{solution-start}`` to its
 ``{solution-end}``, code cells included.
+
+The student edition also gets a part 作业: one page per graded assignment
+(what to do, the points, a download of the student notebook), written by
+``tools/assignments.py`` from the teacher notebooks, whose release it builds.
 """
 
 import argparse
 import copy
-import re
 import shutil
 import subprocess
 import sys
@@ -30,69 +34,20 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_book  # noqa: E402
+import myst_blocks  # noqa: E402
+
+import assignments  # noqa: E402
 
 ROOT = build_book.ROOT
-OPENING = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>solution|solution-start|solution-end)\}")
-TEACHER_ONLY_MARK = "not-in-student-edition -->"
-# a span on lines of its own goes with its line breaks; a span inside a line leaves the line
-TEACHER_ONLY = re.compile(r"^<!-- not-in-student-edition -->\n.*?<!-- /not-in-student-edition -->(?:\n|\Z)"
-                          r"|<!-- not-in-student-edition -->.*?<!-- /not-in-student-edition -->", re.S | re.M)
 # pages left out of the student edition: the teacher's guide (which exercises suit an exam) and
 # the execution statistics (read from the execution metadata, which a build without execution lacks)
 TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
 # what the student copy of the book needs besides the chapters
 BOOK_FILES = ("references.bib",)
-
-
-class UnclosedSolution(ValueError):
-    """A solution directive whose closing fence (or ``{solution-end}``) is missing."""
-
-
-def _closes(line, fence):
-    """True when ``line`` is a bare fence of ``fence``'s character at least as long (MyST's rule)."""
-    s = line.strip()
-    return len(s) >= len(fence) and set(s) == {fence[0]}
-
-
-def drop_teacher_only(text):
-    """Remove ``<!-- not-in-student-edition -->`` ... ``<!-- /not-in-student-edition -->`` spans.
-
-    For prose about the solutions themselves (e.g. "click a solution to open it").
-    """
-    text = TEACHER_ONLY.sub("", text)
-    if TEACHER_ONLY_MARK in text:
-        raise UnclosedSolution(f"an unpaired {TEACHER_ONLY_MARK!r} marker")
-    return text
-
-
-def strip_markdown(text, in_gate=False):
-    """Remove the solutions from MyST text; return ``(text, in_gate)``.
-
-    ``in_gate`` is True while inside a ``{solution-start}`` ... ``{solution-end}``
-    pair, which may span several notebook cells: pass the returned value on to
-    the next cell.
-    """
-    text = drop_teacher_only(text)
-    kept, lines, i = [], text.splitlines(keepends=True), 0
-    while i < len(lines):
-        m = OPENING.match(lines[i].strip())
-        if m is None or (in_gate and m["name"] == "solution"):
-            if not in_gate:
-                kept.append(lines[i])
-            i += 1
-            continue
-        if m["name"] == "solution-end" and not in_gate:
-            raise UnclosedSolution(f"{{solution-end}} without a {{solution-start}}: {lines[i].strip()!r}")
-        if m["name"] == "solution-start" and in_gate:
-            raise UnclosedSolution(f"{{solution-start}} inside another one: {lines[i].strip()!r}")
-        start, i = i, i + 1
-        while i < len(lines) and not _closes(lines[i], m["fence"]):
-            i += 1
-        if i == len(lines):
-            raise UnclosedSolution(f"no closing {m['fence']} for {lines[start].strip()!r}")
-        i += 1
-        in_gate = m["name"] == "solution-start"
-    return "".join(kept), in_gate
+# the parser is shared with tools/reader_notebooks.py (tools/myst_blocks.py)
+UnclosedSolution = myst_blocks.MystStructureError
+drop_teacher_only = myst_blocks.drop_teacher_only
+strip_markdown = myst_blocks.strip_solutions
 
 
 def strip_notebook(nb):
@@ -117,8 +72,9 @@ def strip_notebook(nb):
 
 def has_solutions(nb_or_text):
     """True when a notebook (or a text) still contains a solution directive."""
-    texts = [nb_or_text] if isinstance(nb_or_text, str) else [c.source for c in nb_or_text.cells]
-    return any(OPENING.match(line.strip()) for t in texts for line in t.splitlines())
+    if isinstance(nb_or_text, str):
+        return myst_blocks.has_solutions([nb_or_text])
+    return myst_blocks.has_solutions(c.source for c in nb_or_text.cells if c.cell_type == "markdown")
 
 
 def student_dir(mode, root=ROOT):
@@ -126,21 +82,33 @@ def student_dir(mode, root=ROOT):
     return root / "_build" / ("student" if mode == "full" else "quick/student")
 
 
-def student_config(config):
-    """The book's ``_config.yml`` (a dict) for the student edition: no execution, no Colab button.
+def student_config(config, root=ROOT):
+    """The book's ``_config.yml`` (a dict) for the student edition: no execution, student notebooks.
 
-    The Colab button would open the repository's notebook, solutions included;
-    students download the page's notebook instead (it has none).
+    Its download and Colab buttons serve the student notebooks (no solutions;
+    ``notebooks.edition: student`` for ``tools/sphinx_notebooks.py``), not the
+    repository's notebooks. The copy is built from another folder, so the
+    local extensions' folders are made absolute.
     """
     config = copy.deepcopy(config)
     config["title"] = f"{config['title']}（学生版）"
     config.setdefault("execute", {})["execute_notebooks"] = "off"
-    config.get("launch_buttons", {}).pop("colab_url", None)
+    config.setdefault("notebooks", {})["edition"] = "student"
+    local = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((root / folder).resolve())
     return config
 
 
+ASSIGNMENTS_PART = {"caption": "作业", "chapters": [{"file": f"assignments/{name}"}
+                                                   for name in assignments.ASSIGNMENTS]}
+
+
 def student_toc(toc):
-    """``_toc.yml`` (a dict) without the teachers' pages (``TEACHER_PAGES``)."""
+    """``_toc.yml`` (a dict) without the teachers' pages (``TEACHER_PAGES``), with the part 作业.
+
+    The part 作业 goes before the appendix (the part whose caption starts with 附录), or last.
+    """
     toc = copy.deepcopy(toc)
 
     def walk(node):
@@ -149,7 +117,22 @@ def student_toc(toc):
                 node[key] = [walk(e) for e in node[key] if e.get("file") not in TEACHER_PAGES]
         return node
 
-    return walk(toc)
+    toc = walk(toc)
+    parts = toc.setdefault("parts", [])
+    where = next((i for i, p in enumerate(parts) if str(p.get("caption", "")).startswith("附录")), len(parts))
+    parts.insert(where, copy.deepcopy(ASSIGNMENTS_PART))
+    return toc
+
+
+def write_assignment_pages(src, release=assignments.RELEASE_DIR, root=ROOT):
+    """Build the assignments' release into ``release``; write each page and zip into ``src``."""
+    zips = assignments.build_release(release, root)
+    folder = src / "assignments"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in zips.items():
+        shutil.copy(path, folder / path.name)
+        page = assignments.page(name, assignments.load(name, root), path.name)
+        (folder / f"{name}.md").write_text(page, encoding="utf-8")
 
 
 def executed(path, cache):
@@ -172,13 +155,14 @@ def write_sources(mode, root=ROOT):
     shutil.rmtree(src, ignore_errors=True)
     (src / "chapters").mkdir(parents=True)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
-    (src / "_config.yml").write_text(yaml.safe_dump(student_config(config), allow_unicode=True,
+    (src / "_config.yml").write_text(yaml.safe_dump(student_config(config, root), allow_unicode=True,
                                                     sort_keys=False), encoding="utf-8")
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     (src / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc), allow_unicode=True, sort_keys=False),
                                   encoding="utf-8")
     for name in BOOK_FILES:
         shutil.copy(root / name, src / name)
+    write_assignment_pages(src, root / "_build" / "assignments", root)
     cache = get_cache(build_book.build_dir(mode, root) / ".jupyter_cache")
     for path in sorted((root / "chapters").iterdir()):
         if path.suffix == ".ipynb":
