@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import reader_notebooks as rn  # noqa: E402
 import setup_cell  # noqa: E402
-from test_book import ARTIFACTS, MARKUP, RAW_TEX, browser  # noqa: E402, F401  (browser: a fixture)
+from test_book import ARTIFACTS, MARKUP, RAW_TEX  # noqa: E402  (the browser fixture: conftest.py)
 
 TOKEN = "bn-book-lab-test"
 CHAPTERS = ["04_lenet_bn", "09_data_parallel"]
