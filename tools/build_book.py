@@ -178,11 +178,16 @@ def _cell_form(source):
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                and ast.get_docstring(node, clean=False) is not None:
-            node.body[0].value.value = " ".join(node.body[0].value.value.split())
+    for doc in docstrings(tree):
+        doc.value = " ".join(doc.value.split())
     return ast.dump(tree)
+
+
+def docstrings(tree):
+    """The docstring nodes (``ast.Constant``) of a module and its functions and classes."""
+    return [node.body[0].value for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and ast.get_docstring(node, clean=False) is not None]
 
 
 def read_claims(claims_file):

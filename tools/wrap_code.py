@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_book import _cell_form, code_digest  # noqa: E402
+from build_book import _cell_form, code_digest, docstrings  # noqa: E402
 from code_width import HIDDEN, LIMIT, columns  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -369,11 +369,7 @@ def wrap_docstrings(source, limit=LIMIT):
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    rows = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                and ast.get_docstring(node, clean=False) is not None:
-            rows.update(range(node.body[0].lineno - 1, node.body[0].end_lineno))
+    rows = {row for doc in docstrings(tree) for row in range(doc.lineno - 1, doc.end_lineno)}
     lines, out = source.split("\n"), []
     for row, line in enumerate(lines):
         indent = " " * (len(line) - len(line.lstrip()))
