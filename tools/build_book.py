@@ -33,6 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_structure  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
 KEYED_FILES = ("requirements.txt", "pyproject.toml",  # and chapter 11's environments:
@@ -86,12 +89,8 @@ def drop_stale_cache(mode, out, root=ROOT, extra=""):
 
 
 def chapters(root=ROOT):
-    """The executable chapters listed in ``_toc.yml`` (notebooks only)."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    names = [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
-    return [root / f"{name}.ipynb" for name in names if (root / f"{name}.ipynb").exists()]
+    """The executable chapters listed in ``_toc.yml`` (its notebook pages)."""
+    return [root / f"{name}.ipynb" for name in book_structure.notebook_docnames(root)]
 
 
 def longest_first(paths, times):
