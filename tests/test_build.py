@@ -90,6 +90,22 @@ def test_cache_dropped_when_what_outputs_depend_on_changes(book, change):
     assert not (out / ".jupyter_cache").exists()
 
 
+def test_chapter_times_are_jupyter_caches_records(tmp_path):
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors.utils import create_cache_bundle
+
+    path = tmp_path / "01_a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), path)
+    cache = get_cache(tmp_path / ".jupyter_cache")
+    pk = cache.add_nb_to_project(str(path)).pk
+    with pytest.raises(RuntimeError, match="no execution time"):
+        build_book.cached_seconds(cache, pk)  # not executed yet
+    bundle = create_cache_bundle(cache.get_project_notebook(pk), None, None, 12.5, None)
+    cache.cache_notebook_bundle(bundle, check_validity=False)
+    assert build_book.cached_seconds(cache, pk) == 12.5
+
+
 def test_longest_chapters_are_executed_first():
     paths = [Path(f"chapters/0{i}_x.ipynb") for i in range(1, 6)]
     times = {"01_x.ipynb": 10.0, "02_x.ipynb": 3.0, "04_x.ipynb": 40.0}

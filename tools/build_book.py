@@ -12,7 +12,9 @@
 3. The chapters that need executing run two at a time (``--jobs``), longest
    first, one PyTorch thread each: on 2 cores two single-threaded processes
    train about 1.45x faster in total than one process with two threads.
-   They fill the same jupyter-cache that Jupyter Book then reads.
+   They fill the same jupyter-cache that Jupyter Book then reads; a chapter's
+   time is the one jupyter-cache records with its outputs (``<build>/chapter-times.json``,
+   the page of execution statistics).
    Claims are recorded (``BN_BOOK_CLAIMS``), not raised: every failing claim of
    every chapter is reported at the end and the build fails; a chapter with a
    failing claim is not kept in the cache, so the next build runs it again.
@@ -117,6 +119,9 @@ def _use_environment(env):
 def _execute_one(job):
     """Pool worker: execute one notebook into the cache; (name, seconds, error or None).
 
+    The seconds are jupyter-cache's record of the execution (``cached_seconds``); a failed
+    run, which jupyter-cache does not time, is timed here.
+
     The notebook's claims are recorded in ``claims_file`` (``BN_BOOK_CLAIMS``), not raised.
     """
     from jupyter_cache import get_cache
@@ -129,9 +134,11 @@ def _execute_one(job):
         Path(claims_file).unlink(missing_ok=True)
         start = time.perf_counter()
         code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
-        seconds = time.perf_counter() - start
         error = None
-        if code != 0:
+        if code == 0:
+            seconds = cached_seconds(cache, pk)
+        else:  # jupyter-cache records no time for a run that failed: the wall clock's is kept
+            seconds = time.perf_counter() - start
             record = cache.get_project_record(pk)
             error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
         if error is None or not kernel_did_not_start(error) or attempt == KERNEL_START_ATTEMPTS:
@@ -139,6 +146,20 @@ def _execute_one(job):
         print(f"  {Path(uri).name}: its kernel did not start (attempt {attempt}); starting another",
               flush=True)
         time.sleep(attempt * 2)
+
+
+def cached_seconds(cache, pk):
+    """The execution time (s) jupyter-cache recorded with a project notebook's cached outputs.
+
+    The same number the book's page of execution statistics (``{nb-exec-table}``) shows.
+    """
+    record = cache.get_cached_project_nb(pk)
+    seconds = (record.data or {}).get("execution_seconds") if record is not None else None
+    if seconds is None:
+        raise RuntimeError(f"jupyter-cache holds no execution time for project notebook {pk} "
+                           "(its cache record lacks data['execution_seconds']: check the jupyter-cache "
+                           "version pinned in requirements.txt)")
+    return seconds
 
 
 # Two kernels started at once in separate processes can be handed the same free port
