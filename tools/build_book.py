@@ -1,7 +1,7 @@
 """Build the book in one mode, whatever the caller's environment says.
 
     python tools/build_book.py --mode full    # `make book`:  _build/html
-    python tools/build_book.py --mode quick   # `make book-quick`: _build/quick/_build/html
+    python tools/build_book.py --mode quick   # `make book-quick`: _build/quick/html
 
 1. The mode is set here (``BN_BOOK_QUICK=0`` or ``1``), overriding an exported
    variable, so ``make book`` can never serve quick-mode numbers.
@@ -19,8 +19,11 @@
    every chapter is reported at the end and the build fails; a chapter with a
    failing claim is not kept in the cache, so the next build runs it again.
 4. Jupyter Book builds the HTML from the cache (strict: warnings are errors),
-   or with ``--pdf`` the PDF (``<build>/latex/book.pdf``, xelatex; ``make pdf``),
-   which is then copied into the HTML book, whose preface links to it.
+   or with ``--pdf`` the PDF (``latex/book.pdf``, xelatex; ``make pdf``), which is
+   then copied into the HTML book, whose preface links to it. Every edition is
+   published as ``_build/<edition>/html`` (and ``latex/book.pdf``), the full book as
+   ``_build/html``: Jupyter Book writes into ``<path-output>/_build``, so the quick
+   book's HTML and PDF are moved out of its working folder ``_build/quick/_build``.
 """
 
 import argparse
@@ -51,8 +54,28 @@ PDF_NAME = "book.pdf"  # latex.latex_documents.targetname in _config.yml, as .pd
 
 
 def build_dir(mode, root=ROOT):
-    """Where Jupyter Book writes: ``_build`` (full) or ``_build/quick/_build`` (quick)."""
+    """Jupyter Book's working folder (execution cache, Sphinx's environment, its output):
+    ``_build`` (full) or ``_build/quick/_build`` (quick)."""
     return root / "_build" if mode == "full" else root / "_build" / "quick" / "_build"
+
+
+def output_dir(mode, root=ROOT):
+    """Where a mode's book is published (``html/``, ``latex/book.pdf``): ``_build`` or ``_build/quick``."""
+    return root / "_build" if mode == "full" else root / "_build" / mode
+
+
+def publish(out, dest, name):
+    """Move Jupyter Book's ``<out>/<name>`` (``html`` or ``latex``) to ``<dest>/<name>``; return it.
+
+    Nothing moves when ``out`` is ``dest`` (the full book). A missing ``<out>/<name>`` (a
+    build that wrote nothing) leaves the published one in place.
+    """
+    target = dest / name
+    if out.resolve() != dest.resolve() and (out / name).is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.move(out / name, target)
+    return target
 
 
 def book_environment(mode, base=None):
@@ -395,8 +418,10 @@ def main(argv=None):
     if args.mode == "quick":
         command += ["--path-output", str(out.parent)]
     subprocess.run([*command, str(root)], env=env, check=True, cwd=root)
-    pdf = publish_pdf(out)
-    what = pdf if args.pdf else out / "html" / "index.html"
+    dest = output_dir(args.mode, root)
+    publish(out, dest, "latex" if args.pdf else "html")
+    pdf = publish_pdf(dest)
+    what = pdf if args.pdf else dest / "html" / "index.html"
     print(f"{args.mode} {'PDF' if args.pdf else 'book'} built in {time.perf_counter() - start:.0f} s: "
           f"open {what.relative_to(root)}")
 

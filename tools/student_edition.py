@@ -1,7 +1,7 @@
 """The student edition: the book with every exercise solution removed.
 
     python tools/student_edition.py --mode full    # `make book-student`: _build/student/html
-    python tools/student_edition.py --mode quick   # for the tests: _build/quick/student/html
+    python tools/student_edition.py --mode quick   # for the tests: _build/student-quick/html
 
 Nothing is executed twice. The chapters' outputs come from the execution cache
 of the normal build of the same mode (chapters missing there are executed into
@@ -73,8 +73,8 @@ def strip_notebook(nb):
 
 
 def student_dir(mode, root=ROOT):
-    """Where the student edition goes: ``_build/student`` (full) or ``_build/quick/student`` (quick)."""
-    return root / "_build" / ("student" if mode == "full" else "quick/student")
+    """Where the student edition goes: ``_build/student`` (full) or ``_build/student-quick`` (quick)."""
+    return root / "_build" / ("student" if mode == "full" else "student-quick")
 
 
 def student_config(config, root=ROOT):
