@@ -279,7 +279,7 @@ def test_readme_and_teachers_guide_name_the_commands_and_the_points():
 
 
 # as in tests/test_book.py: `make book-student-quick`'s output, or BN_BOOK_STUDENT_HTML
-STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
+STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "student-quick" / "html")
 
 
 @pytest.mark.book

@@ -73,6 +73,10 @@ def test_a_passing_chapter_is_cached_with_its_claims(tmp_path, capsys):
                                      "checked": True}]
     assert record["claims"][0]["evidence"] == "0"  # make book's seed base
     assert record["code"] == build_book.code_digest(tmp_path / "chapters" / "01_a.ipynb")
+    from jupyter_cache import get_cache
+
+    [cached] = get_cache(out / ".jupyter_cache").list_cache_records()
+    assert record["seconds"] == round(cached.data["execution_seconds"], 1)  # jupyter-cache's time
     _, again = build_book.prepare("full", 1, 120, tmp_path)
     assert "all chapters are in the execution cache" in capsys.readouterr().out
     assert again == records
@@ -166,14 +170,17 @@ def test_a_kernel_that_did_not_start_is_started_again_but_a_failing_cell_is_not(
             error = tracebacks[data.uri].pop(0)
             record = type("Record", (), {"traceback": error})()
             monkeypatch.setattr(data.cache, "get_project_record", lambda pk: record, raising=False)
+            cached = type("Cached", (), {"data": {"execution_seconds": 2.5}})()  # a successful run's
+            monkeypatch.setattr(data.cache, "get_cached_project_nb", lambda pk: cached, raising=False)
             return (1 if error else 0), None
 
     monkeypatch.setattr(basic, "ExecutionWorkerLocalMProc", Worker)
     monkeypatch.setattr(build_book.time, "sleep", lambda s: None)
     import jupyter_cache
     monkeypatch.setattr(jupyter_cache, "get_cache", lambda path: type("Cache", (), {})())
-    name, _, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
+    name, seconds, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
     assert error is None and calls == ["port", "port"]
+    assert seconds == 2.5  # jupyter-cache's record of the run
     calls.clear()
     name, _, error = build_book._execute_one((str(tmp_path), 1, "cell", 10, str(tmp_path / "c")))
     assert "boom" in error and calls == ["cell"]
