@@ -158,8 +158,10 @@ def _execute_one(job):
         start = time.perf_counter()
         code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
         error = None
-        if code == 0:
+        if code == 0:  # jupyter-cache's record, or the wall clock where it has none
             seconds = cached_seconds(cache, pk)
+            if seconds is None:
+                seconds = time.perf_counter() - start
         else:  # jupyter-cache records no time for a run that failed: the wall clock's is kept
             seconds = time.perf_counter() - start
             record = cache.get_project_record(pk)
@@ -175,14 +177,11 @@ def cached_seconds(cache, pk):
     """The execution time (s) jupyter-cache recorded with a project notebook's cached outputs.
 
     The same number the book's page of execution statistics (``{nb-exec-table}``) shows.
+    None when the cache holds no record with a time for it (seen once in a test run under
+    heavy load: two workers caching at the same moment); the caller then keeps its own clock.
     """
     record = cache.get_cached_project_nb(pk)
-    seconds = (record.data or {}).get("execution_seconds") if record is not None else None
-    if seconds is None:
-        raise RuntimeError(f"jupyter-cache holds no execution time for project notebook {pk} "
-                           "(its cache record lacks data['execution_seconds']: check the jupyter-cache "
-                           "version pinned in requirements.txt)")
-    return seconds
+    return (record.data or {}).get("execution_seconds") if record is not None else None
 
 
 # Two kernels started at once in separate processes can be handed the same free port
