@@ -82,6 +82,19 @@ def test_a_passing_chapter_is_cached_with_its_claims(tmp_path, capsys):
     assert again == records
 
 
+def test_a_chapter_cached_without_its_claims_record_is_executed_again(tmp_path, capsys):
+    # a run stopped after jupyter-cache stored the notebook but before its record was written
+    write_book(tmp_path, {"01_a": 'd2l.claim(True, "A holds", evidence="3 of 3")'})
+    out, records = build_book.prepare("full", 1, 120, tmp_path)
+    (out / build_book.CLAIMS_DIR / "01_a.json").unlink()
+    capsys.readouterr()
+    _, again = build_book.prepare("full", 1, 120, tmp_path)
+    printed = capsys.readouterr().out
+    assert "01_a.ipynb: cached without its claims record" in printed
+    assert "executing 1 chapter(s)" in printed
+    assert again["01_a.ipynb"]["claims"] == records["01_a.ipynb"]["claims"]
+
+
 def test_a_chapter_that_does_not_finish_is_recorded_and_the_replication_goes_on(tmp_path):
     write_book(tmp_path, {"01_a": 'd2l.claim(True, "A holds")\nraise RuntimeError("boom")',
                           "02_b": 'd2l.claim(True, "B holds")'})

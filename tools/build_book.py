@@ -295,6 +295,13 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
         cache.add_nb_to_project(str(path))
     # only this book's notebooks: a cache copied from another checkout lists that one's too
     ours = {str(path) for path in notebooks}
+    # a chapter cached without its claims record (a run stopped between the two) would
+    # count as done but report no claims: execute it again
+    for record in cache.list_project_records():
+        cached = cache.get_cached_project_nb(record.pk) if record.uri in ours else None
+        if cached is not None and not (claims_dir / f"{Path(record.uri).stem}.json").exists():
+            print(f"  {Path(record.uri).name}: cached without its claims record; executing it again")
+            cache.remove_cache(cached.pk)
     todo = {Path(r.uri).name: r for r in cache.list_unexecuted() if r.uri in ours}
     order = [p for p in longest_first(notebooks, ordering_times(times)) if p.name in todo]
     results = []
