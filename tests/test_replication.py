@@ -222,3 +222,11 @@ def test_the_code_digest_ignores_layout_and_comments_but_not_code(tmp_path):
     doc = 'def f():\n    """One line\n    and another."""\n    return 1'
     assert digest(doc) == digest('def f():\n    """One line and\n    another."""\n    return 1')
     assert digest(doc) != digest('def f():\n    """One line and more."""\n    return 1')
+
+
+def test_a_replication_runs_no_more_threads_than_cores_by_default():
+    assert replicate.default_jobs(1, cores=2) == 2
+    assert replicate.default_jobs(2, cores=2) == 1  # two chapters x 2 threads: > 3.5x slower
+    assert replicate.default_jobs(4, cores=2) == 1
+    assert replicate.default_jobs(2, cores=16) == 8
+
