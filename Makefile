@@ -50,7 +50,7 @@ book: $(STAMP) frameworks
 	$(BUILD_BOOK) --mode full
 
 ## make book-quick: every chapter in quick mode (BN_BOOK_QUICK=1) into
-## _build/quick/_build/html, with its own execution cache.
+## _build/quick/html, with its own execution cache (in _build/quick/_build).
 book-quick: $(STAMP) frameworks
 	$(BUILD_BOOK) --mode quick
 

@@ -217,10 +217,14 @@ def parse_idx(content, ndim):
             f"not an IDX file with {ndim} dimension(s): magic number {magic:#010x}, "
             f"expected {_IDX_MAGIC[ndim]:#010x}"
         )
-    shape = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
+    if len(content) < offset:
+        raise DataIntegrityError(f"IDX header is cut short: {len(content)} bytes, a {ndim}-D IDX header "
+                                 f"has {offset}; the file is truncated")
+    shape = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     if len(content) - offset != math.prod(shape):
-        raise DataIntegrityError(f"IDX payload holds {len(content) - offset} bytes, header says {shape}")
+        raise DataIntegrityError(f"IDX payload holds {len(content) - offset} bytes, but the header's shape "
+                                 f"{shape} needs {math.prod(shape)}; the file is truncated or corrupted")
     return np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(shape)
 
 

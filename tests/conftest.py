@@ -1,28 +1,15 @@
 """Shared fixtures: the book's configuration and table of contents, and the headless browser."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def toc_files(toc):
-    """Every ``file:`` of a jb-book ``_toc.yml`` (root first), without suffix."""
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return files
+sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +21,7 @@ def book_config():
 @pytest.fixture(scope="session")
 def toc_docnames():
     """Document names listed in ``_toc.yml``, e.g. ``chapters/01_motivation``."""
-    return toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")))
+    return book_structure.docnames(ROOT)
 
 
 # one Chromium for every browser test of the session (test_book, test_lab_notebooks): Playwright's

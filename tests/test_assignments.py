@@ -260,6 +260,10 @@ def test_make_targets():
     assert "tools/assignments.py" in result.stdout and 'tools/grade.py "subs"' in result.stdout
     result = subprocess.run([*make, "grade"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "usage: make grade SUBMISSIONS=<dir>" in result.stdout
+    # the student notebooks open in JupyterLab with `make lab LAB_DIR=_build/assignments`
+    result = subprocess.run([*make, "-n", "lab", "LAB_DIR=_build/assignments"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert "jupyter lab --ServerApp.root_dir=_build/assignments" in result.stdout
 
 
 def test_readme_and_teachers_guide_name_the_commands_and_the_points():
@@ -279,7 +283,7 @@ def test_readme_and_teachers_guide_name_the_commands_and_the_points():
 
 
 # as in tests/test_book.py: `make book-student-quick`'s output, or BN_BOOK_STUDENT_HTML
-STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
+STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "student-quick" / "html")
 
 
 @pytest.mark.book

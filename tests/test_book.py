@@ -1,9 +1,9 @@
 """The built book, opened in a real browser (headless Chromium).
 
 These tests read the quick-mode builds that `make test` runs first: the book
-(`make book-quick`, _build/quick/_build/html, or the folder named by the
+(`make book-quick`, _build/quick/html, or the folder named by the
 environment variable BN_BOOK_HTML) and the student edition without solutions
-(`make book-student-quick`, _build/quick/student/html, or BN_BOOK_STUDENT_HTML).
+(`make book-student-quick`, _build/student-quick/html, or BN_BOOK_STUDENT_HTML).
 Every page test runs on both editions. The pages are served over http from
 127.0.0.1 (the search needs http, not file://); any request to another host
 is blocked and reported, so the book must render with no internet.
@@ -32,8 +32,8 @@ import setup_cell  # noqa: E402
 import student_edition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("BN_BOOK_HTML") or ROOT / "_build" / "quick" / "_build" / "html")
-STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "quick" / "student" / "html")
+HTML = Path(os.environ.get("BN_BOOK_HTML") or ROOT / "_build" / "quick" / "html")
+STUDENT_HTML = Path(os.environ.get("BN_BOOK_STUDENT_HTML") or ROOT / "_build" / "student-quick" / "html")
 EDITIONS = {"normal": HTML, "student": STUDENT_HTML}
 # the notebooks each edition's download and Colab buttons serve (tools/reader_notebooks.py)
 _EDITION_NOTEBOOKS = {"normal": "reader", "student": "student"}

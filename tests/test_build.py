@@ -22,6 +22,7 @@ FAKE_JB = """#!/bin/sh
 # records what `jupyter-book build` was asked to do, and in which mode
 out="$(pwd)/_build"
 for a in "$@"; do case "$prev" in --path-output) out="$a/_build";; esac; prev="$a"; done
+case "$*" in *pdflatex*) mkdir -p "$out/latex"; echo "$@" > "$out/latex/book.pdf"; exit 0;; esac
 mkdir -p "$out/html"
 echo "BN_BOOK_QUICK=$BN_BOOK_QUICK BN_BOOK_BUILD=$BN_BOOK_BUILD" > "$out/html/mode.txt"
 echo "$@" >> "$out/html/mode.txt"
@@ -41,13 +42,13 @@ def book(tmp_path):
     return tmp_path
 
 
-def build(book, mode, **env):
+def build(book, mode, *options, **env):
     """Run build_book.py in ``mode`` with extra environment variables; return the recorded line."""
     environment = {**os.environ, **env}
-    subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--mode", mode,
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--mode", mode, *options,
                     "--root", str(book), "--no-execute", "--jupyter-book", str(book / "fake-jupyter-book")],
                    env=environment, check=True, capture_output=True, text=True)
-    return (build_book.build_dir(mode, book) / "html" / "mode.txt").read_text()
+    return (build_book.output_dir(mode, book) / "html" / "mode.txt").read_text()
 
 
 def test_exported_quick_mode_cannot_reach_the_full_book(book):
@@ -59,8 +60,29 @@ def test_exported_quick_mode_cannot_reach_the_full_book(book):
 def test_quick_mode_builds_apart_from_the_full_book(book):
     recorded = build(book, "quick", BN_BOOK_QUICK="0")
     assert recorded.startswith("BN_BOOK_QUICK=1")
-    assert (book / "_build" / "quick" / "_build" / "html" / "mode.txt").exists()
+    assert (book / "_build" / "quick" / "html" / "mode.txt").exists()  # _build/<edition>/html
+    assert not (book / "_build" / "quick" / "_build" / "html").exists()  # moved out of the working folder
     assert not (book / "_build" / "html").exists()
+
+
+def test_quick_pdf_is_published_beside_the_quick_html_and_copied_into_it(book):
+    build(book, "quick")
+    build(book, "quick", "--pdf")
+    quick = book / "_build" / "quick"
+    assert "pdflatex" in (quick / "latex" / "book.pdf").read_text()
+    assert (quick / "html" / "book.pdf").read_text() == (quick / "latex" / "book.pdf").read_text()
+    assert not (quick / "_build" / "latex").exists()
+    build(book, "quick")  # a later HTML build replaces the published HTML and copies the PDF in again
+    assert (quick / "html" / "book.pdf").exists() and (quick / "html" / "mode.txt").exists()
+
+
+def test_full_book_and_pdf_stay_where_jupyter_book_writes_them(book):
+    build(book, "full")
+    build(book, "full", "--pdf")
+    assert build_book.output_dir("full", book) == build_book.build_dir("full", book) == book / "_build"
+    out = book / "_build"
+    assert (out / "html" / "mode.txt").exists() and (out / "latex" / "book.pdf").exists()
+    assert (out / "html" / "book.pdf").exists()
 
 
 def test_environment_forces_the_mode_and_keeps_the_rest():
@@ -88,6 +110,21 @@ def test_cache_dropped_when_what_outputs_depend_on_changes(book, change):
             fh.write("torch==0.0\n")
     assert build_book.drop_stale_cache(mode, out, book)
     assert not (out / ".jupyter_cache").exists()
+
+
+def test_chapter_times_are_jupyter_caches_records(tmp_path):
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors.utils import create_cache_bundle
+
+    path = tmp_path / "01_a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), path)
+    cache = get_cache(tmp_path / ".jupyter_cache")
+    pk = cache.add_nb_to_project(str(path)).pk
+    assert build_book.cached_seconds(cache, pk) is None  # not executed yet: the caller's clock
+    bundle = create_cache_bundle(cache.get_project_notebook(pk), None, None, 12.5, None)
+    cache.cache_notebook_bundle(bundle, check_validity=False)
+    assert build_book.cached_seconds(cache, pk) == 12.5
 
 
 def test_longest_chapters_are_executed_first():

@@ -444,6 +444,20 @@ def test_idx_parser_rejects_wrong_magic():
         data_mod.parse_idx(b"\x00\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05", 3)
 
 
+@pytest.mark.parametrize("content, message", [
+    # cut inside the header: no negative byte count, the header's size is named
+    (b"\x00\x00\x08\x03" + b"\x00" * 10, r"header is cut short: 14 bytes, a 3-D IDX header has 16"),
+    # cut inside the payload: the bytes the header promises are named
+    (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x03" + b"\x05", r"payload holds 1 bytes, but the header's "
+                                                              r"shape \(3,\) needs 3"),
+])
+def test_idx_parser_explains_a_truncated_file(content, message):
+    with pytest.raises(d2l.DataIntegrityError, match=message):
+        data_mod.parse_idx(content, 3 if len(content) == 14 else 1)
+    full = b"\x00\x00\x08\x01" + b"\x00\x00\x00\x03" + b"\x05\x06\x07"
+    assert data_mod.parse_idx(full, 1).tolist() == [5, 6, 7]
+
+
 # ---------------------------------------------------------------- bad arguments
 
 

@@ -111,6 +111,20 @@ def test_grades_csv_lists_every_student_and_assignment(graded):
     assert (out / rows[("reference", "bn_layer")]["feedback"]).is_file()
 
 
+def test_every_run_is_seeded_and_single_threaded():
+    """The first cell seeds random, NumPy and torch with the grader's seed: reseeding repeats the draws."""
+    code = ("import random\nimport numpy as np\nimport torch\n"
+            "first = (random.random(), float(np.random.rand()), float(torch.rand(1)))\n"
+            "random.seed(7)\nnp.random.seed(7)\ntorch.manual_seed(7)\n"
+            "again = (random.random(), float(np.random.rand()), float(torch.rand(1)))\n"
+            "assert first == again, (first, again)\n"
+            "assert torch.initial_seed() == 7 and torch.get_num_threads() == 1")
+    (outcome,) = grade.execute([code], set(), seed=7, timeout=120, cell_timeout=60)
+    assert outcome["status"] == "ok", outcome
+    (outcome,) = grade.execute([code], set(), seed=8, timeout=120, cell_timeout=60)
+    assert outcome["status"] == "error" and "AssertionError" in outcome["message"], outcome
+
+
 # ------------------------------------------------------------------ submissions that misbehave
 
 

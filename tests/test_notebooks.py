@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
 import setup_cell  # noqa: E402
 
 SETUP_CELL, SETUP_TAGS = setup_cell.render(), setup_cell.TAGS
@@ -24,11 +25,6 @@ CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 NOTEBOOKS = CHAPTERS + sorted((ROOT / "chapters").glob("appendix_*.ipynb"))
 MIN_EXERCISES = 3
 
-# ```{solution} ex-03-1   /   ::::{exercise}   (backtick or colon fences, any length)
-# ```{solution-start} ex-03-1 ... ```{solution-end}: a gated solution that holds code cells
-DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|solution|solution-start|solution-end)\}"
-                       r"[ \t]*(?P<arg>.*)$")
-OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
 SETUP_URL = re.compile(r"git\+(?P<url>[^\"'@\s]+)@(?P<branch>[^\"'\s]+)")
 
 
@@ -38,30 +34,7 @@ def _read(path):
 
 def _directives(nb):
     """(name, argument, options) of every exercise/solution directive in the markdown cells."""
-    found = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        lines = cell.source.splitlines()
-        for i, line in enumerate(lines):
-            m = DIRECTIVE.match(line.strip())
-            if not m:
-                continue
-            options, rest = {}, lines[i + 1:]
-            if rest and rest[0].strip() == "---":  # YAML block of options
-                for opt in rest[1:]:
-                    if opt.strip() == "---":
-                        break
-                    key, _, value = opt.partition(":")
-                    options[key.strip()] = value.strip()
-            else:
-                for opt in rest:
-                    om = OPTION.match(opt.strip())
-                    if not om:
-                        break
-                    options[om["key"]] = om["value"]
-            found.append((m["name"], m["arg"].strip(), options))
-    return found
+    return book_structure.exercise_directives(nb)
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

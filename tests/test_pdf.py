@@ -1,6 +1,6 @@
 """The PDF (`make pdf-quick`, which `make test` runs before the browser tests).
 
-Reads _build/quick/_build/latex/book.pdf, or the file named by BN_BOOK_PDF,
+Reads _build/quick/latex/book.pdf, or the file named by BN_BOOK_PDF,
 with poppler's pdftotext, pdffonts and pdfimages (`make pdf-deps`).
 """
 
@@ -16,7 +16,7 @@ import pytest
 pytestmark = [pytest.mark.book, pytest.mark.timeout(900)]  # builds, browsers, JupyterLab
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "_build" / "quick" / "_build"
+BUILD = ROOT / "_build" / "quick"  # the quick book: html/ and latex/book.pdf
 PDF = Path(os.environ.get("BN_BOOK_PDF") or BUILD / "latex" / "book.pdf")
 
 

@@ -73,9 +73,26 @@ def test_a_passing_chapter_is_cached_with_its_claims(tmp_path, capsys):
                                      "checked": True}]
     assert record["claims"][0]["evidence"] == "0"  # make book's seed base
     assert record["code"] == build_book.code_digest(tmp_path / "chapters" / "01_a.ipynb")
+    from jupyter_cache import get_cache
+
+    [cached] = get_cache(out / ".jupyter_cache").list_cache_records()
+    assert record["seconds"] == round(cached.data["execution_seconds"], 1)  # jupyter-cache's time
     _, again = build_book.prepare("full", 1, 120, tmp_path)
     assert "all chapters are in the execution cache" in capsys.readouterr().out
     assert again == records
+
+
+def test_a_chapter_cached_without_its_claims_record_is_executed_again(tmp_path, capsys):
+    # a run stopped after jupyter-cache stored the notebook but before its record was written
+    write_book(tmp_path, {"01_a": 'd2l.claim(True, "A holds", evidence="3 of 3")'})
+    out, records = build_book.prepare("full", 1, 120, tmp_path)
+    (out / build_book.CLAIMS_DIR / "01_a.json").unlink()
+    capsys.readouterr()
+    _, again = build_book.prepare("full", 1, 120, tmp_path)
+    printed = capsys.readouterr().out
+    assert "01_a.ipynb: cached without its claims record" in printed
+    assert "executing 1 chapter(s)" in printed
+    assert again["01_a.ipynb"]["claims"] == records["01_a.ipynb"]["claims"]
 
 
 def test_a_chapter_that_does_not_finish_is_recorded_and_the_replication_goes_on(tmp_path):
@@ -166,14 +183,17 @@ def test_a_kernel_that_did_not_start_is_started_again_but_a_failing_cell_is_not(
             error = tracebacks[data.uri].pop(0)
             record = type("Record", (), {"traceback": error})()
             monkeypatch.setattr(data.cache, "get_project_record", lambda pk: record, raising=False)
+            cached = type("Cached", (), {"data": {"execution_seconds": 2.5}})()  # a successful run's
+            monkeypatch.setattr(data.cache, "get_cached_project_nb", lambda pk: cached, raising=False)
             return (1 if error else 0), None
 
     monkeypatch.setattr(basic, "ExecutionWorkerLocalMProc", Worker)
     monkeypatch.setattr(build_book.time, "sleep", lambda s: None)
     import jupyter_cache
     monkeypatch.setattr(jupyter_cache, "get_cache", lambda path: type("Cache", (), {})())
-    name, _, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
+    name, seconds, error = build_book._execute_one((str(tmp_path), 1, "port", 10, str(tmp_path / "c")))
     assert error is None and calls == ["port", "port"]
+    assert seconds == 2.5  # jupyter-cache's record of the run
     calls.clear()
     name, _, error = build_book._execute_one((str(tmp_path), 1, "cell", 10, str(tmp_path / "c")))
     assert "boom" in error and calls == ["cell"]
@@ -202,3 +222,11 @@ def test_the_code_digest_ignores_layout_and_comments_but_not_code(tmp_path):
     doc = 'def f():\n    """One line\n    and another."""\n    return 1'
     assert digest(doc) == digest('def f():\n    """One line and\n    another."""\n    return 1')
     assert digest(doc) != digest('def f():\n    """One line and more."""\n    return 1')
+
+
+def test_a_replication_runs_no_more_threads_than_cores_by_default():
+    assert replicate.default_jobs(1, cores=2) == 2
+    assert replicate.default_jobs(2, cores=2) == 1  # two chapters x 2 threads: > 3.5x slower
+    assert replicate.default_jobs(4, cores=2) == 1
+    assert replicate.default_jobs(2, cores=16) == 8
+

@@ -124,3 +124,9 @@ def test_make_targets_build_the_student_edition_from_the_cache():
                             capture_output=True, text=True, check=True)
     assert "tools/student_edition.py --mode full" in result.stdout
     assert "tools/student_edition.py --mode quick" in result.stdout
+
+
+def test_the_editions_are_published_as_build_edition_html():
+    # _build/<edition>/html as build_book.output_dir: student, student-quick (quick, the full book aside)
+    assert se.student_dir("full", ROOT) == ROOT / "_build" / "student"
+    assert se.student_dir("quick", ROOT) == ROOT / "_build" / "student-quick"

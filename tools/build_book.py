@@ -1,7 +1,7 @@
 """Build the book in one mode, whatever the caller's environment says.
 
     python tools/build_book.py --mode full    # `make book`:  _build/html
-    python tools/build_book.py --mode quick   # `make book-quick`: _build/quick/_build/html
+    python tools/build_book.py --mode quick   # `make book-quick`: _build/quick/html
 
 1. The mode is set here (``BN_BOOK_QUICK=0`` or ``1``), overriding an exported
    variable, so ``make book`` can never serve quick-mode numbers.
@@ -12,13 +12,18 @@
 3. The chapters that need executing run two at a time (``--jobs``), longest
    first, one PyTorch thread each: on 2 cores two single-threaded processes
    train about 1.45x faster in total than one process with two threads.
-   They fill the same jupyter-cache that Jupyter Book then reads.
+   They fill the same jupyter-cache that Jupyter Book then reads; a chapter's
+   time is the one jupyter-cache records with its outputs (``<build>/chapter-times.json``,
+   the page of execution statistics).
    Claims are recorded (``BN_BOOK_CLAIMS``), not raised: every failing claim of
    every chapter is reported at the end and the build fails; a chapter with a
    failing claim is not kept in the cache, so the next build runs it again.
 4. Jupyter Book builds the HTML from the cache (strict: warnings are errors),
-   or with ``--pdf`` the PDF (``<build>/latex/book.pdf``, xelatex; ``make pdf``),
-   which is then copied into the HTML book, whose preface links to it.
+   or with ``--pdf`` the PDF (``latex/book.pdf``, xelatex; ``make pdf``), which is
+   then copied into the HTML book, whose preface links to it. Every edition is
+   published as ``_build/<edition>/html`` (and ``latex/book.pdf``), the full book as
+   ``_build/html``: Jupyter Book writes into ``<path-output>/_build``, so the quick
+   book's HTML and PDF are moved out of its working folder ``_build/quick/_build``.
 """
 
 import argparse
@@ -33,6 +38,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_structure  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": "0", "quick": "1"}
 KEYED_FILES = ("requirements.txt", "pyproject.toml",  # and chapter 11's environments:
@@ -46,8 +54,28 @@ PDF_NAME = "book.pdf"  # latex.latex_documents.targetname in _config.yml, as .pd
 
 
 def build_dir(mode, root=ROOT):
-    """Where Jupyter Book writes: ``_build`` (full) or ``_build/quick/_build`` (quick)."""
+    """Jupyter Book's working folder (execution cache, Sphinx's environment, its output):
+    ``_build`` (full) or ``_build/quick/_build`` (quick)."""
     return root / "_build" if mode == "full" else root / "_build" / "quick" / "_build"
+
+
+def output_dir(mode, root=ROOT):
+    """Where a mode's book is published (``html/``, ``latex/book.pdf``): ``_build`` or ``_build/quick``."""
+    return root / "_build" if mode == "full" else root / "_build" / mode
+
+
+def publish(out, dest, name):
+    """Move Jupyter Book's ``<out>/<name>`` (``html`` or ``latex``) to ``<dest>/<name>``; return it.
+
+    Nothing moves when ``out`` is ``dest`` (the full book). A missing ``<out>/<name>`` (a
+    build that wrote nothing) leaves the published one in place.
+    """
+    target = dest / name
+    if out.resolve() != dest.resolve() and (out / name).is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.move(out / name, target)
+    return target
 
 
 def book_environment(mode, base=None):
@@ -86,12 +114,8 @@ def drop_stale_cache(mode, out, root=ROOT, extra=""):
 
 
 def chapters(root=ROOT):
-    """The executable chapters listed in ``_toc.yml`` (notebooks only)."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    names = [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
-    return [root / f"{name}.ipynb" for name in names if (root / f"{name}.ipynb").exists()]
+    """The executable chapters listed in ``_toc.yml`` (its notebook pages)."""
+    return [root / f"{name}.ipynb" for name in book_structure.notebook_docnames(root)]
 
 
 def longest_first(paths, times):
@@ -118,6 +142,9 @@ def _use_environment(env):
 def _execute_one(job):
     """Pool worker: execute one notebook into the cache; (name, seconds, error or None).
 
+    The seconds are jupyter-cache's record of the execution (``cached_seconds``); a failed
+    run, which jupyter-cache does not time, is timed here.
+
     The notebook's claims are recorded in ``claims_file`` (``BN_BOOK_CLAIMS``), not raised.
     """
     from jupyter_cache import get_cache
@@ -130,9 +157,13 @@ def _execute_one(job):
         Path(claims_file).unlink(missing_ok=True)
         start = time.perf_counter()
         code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
-        seconds = time.perf_counter() - start
         error = None
-        if code != 0:
+        if code == 0:  # jupyter-cache's record, or the wall clock where it has none
+            seconds = cached_seconds(cache, pk)
+            if seconds is None:
+                seconds = time.perf_counter() - start
+        else:  # jupyter-cache records no time for a run that failed: the wall clock's is kept
+            seconds = time.perf_counter() - start
             record = cache.get_project_record(pk)
             error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
         if error is None or not kernel_did_not_start(error) or attempt == KERNEL_START_ATTEMPTS:
@@ -140,6 +171,17 @@ def _execute_one(job):
         print(f"  {Path(uri).name}: its kernel did not start (attempt {attempt}); starting another",
               flush=True)
         time.sleep(attempt * 2)
+
+
+def cached_seconds(cache, pk):
+    """The execution time (s) jupyter-cache recorded with a project notebook's cached outputs.
+
+    The same number the book's page of execution statistics (``{nb-exec-table}``) shows.
+    None when the cache holds no record with a time for it (seen once in a test run under
+    heavy load: two workers caching at the same moment); the caller then keeps its own clock.
+    """
+    record = cache.get_cached_project_nb(pk)
+    return (record.data or {}).get("execution_seconds") if record is not None else None
 
 
 # Two kernels started at once in separate processes can be handed the same free port
@@ -253,6 +295,13 @@ def execute_chapters(out, env, jobs, timeout, root=ROOT, keep_failed=False):
         cache.add_nb_to_project(str(path))
     # only this book's notebooks: a cache copied from another checkout lists that one's too
     ours = {str(path) for path in notebooks}
+    # a chapter cached without its claims record (a run stopped between the two) would
+    # count as done but report no claims: execute it again
+    for record in cache.list_project_records():
+        cached = cache.get_cached_project_nb(record.pk) if record.uri in ours else None
+        if cached is not None and not (claims_dir / f"{Path(record.uri).stem}.json").exists():
+            print(f"  {Path(record.uri).name}: cached without its claims record; executing it again")
+            cache.remove_cache(cached.pk)
     todo = {Path(r.uri).name: r for r in cache.list_unexecuted() if r.uri in ours}
     order = [p for p in longest_first(notebooks, ordering_times(times)) if p.name in todo]
     results = []
@@ -375,8 +424,10 @@ def main(argv=None):
     if args.mode == "quick":
         command += ["--path-output", str(out.parent)]
     subprocess.run([*command, str(root)], env=env, check=True, cwd=root)
-    pdf = publish_pdf(out)
-    what = pdf if args.pdf else out / "html" / "index.html"
+    dest = output_dir(args.mode, root)
+    publish(out, dest, "latex" if args.pdf else "html")
+    pdf = publish_pdf(dest)
+    what = pdf if args.pdf else dest / "html" / "index.html"
     print(f"{args.mode} {'PDF' if args.pdf else 'book'} built in {time.perf_counter() - start:.0f} s: "
           f"open {what.relative_to(root)}")
 

@@ -7,8 +7,9 @@ character at least as long as its opening one, so a ``:::{note}`` or a
 ``` ```python ``` block inside a ``::::{solution}`` does not end it. Text inside
 plain code fences is never read as markup.
 
-Used by ``tools/student_edition.py`` (remove the solutions) and
-``tools/reader_notebooks.py`` (turn MyST into Markdown that Jupyter renders).
+Used by ``tools/book_structure.py`` (the exercises and solutions; the student
+edition removes the solutions with it) and ``tools/reader_notebooks.py`` (turn
+MyST into Markdown that Jupyter renders).
 """
 
 import re
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 OPENING = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>.*)$")
 CODE_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^`{][^`]*)?$")
 OPTION = re.compile(r"^:(?P<key>[\w-]+):(?:[ \t]+(?P<value>.*))?$")
-SOLUTIONS = ("solution", "solution-start", "solution-end")
 TEACHER_ONLY_MARK = "not-in-student-edition -->"
 # a span on lines of its own goes with its line breaks; a span inside a line leaves the line
 TEACHER_ONLY = re.compile(r"^<!-- not-in-student-edition -->\n.*?<!-- /not-in-student-edition -->(?:\n|\Z)"
@@ -127,34 +127,3 @@ def unmark_teacher_only(text):
     """Keep the teacher-only spans but drop their markers (the edition with solutions)."""
     drop_teacher_only(text)  # the same pairing check
     return TEACHER_MARKERS.sub("", text)
-
-
-def strip_solutions(text, in_gate=False):
-    """Remove the solutions from MyST text; return ``(text, in_gate)``.
-
-    ``{solution}`` blocks go whole; everything from a ``{solution-start}`` to its
-    ``{solution-end}`` goes too. ``in_gate`` is True while inside such a pair,
-    which may span several notebook cells: pass the returned value on to the
-    next cell.
-    """
-    kept = []
-    for block in parse(drop_teacher_only(text)):
-        name = block.name if isinstance(block, Directive) else None
-        if name == "solution-end" and not in_gate:
-            raise MystStructureError(f"{{solution-end}} without a {{solution-start}}: {block.raw.strip()!r}")
-        if name == "solution-start" and in_gate:
-            raise MystStructureError(f"{{solution-start}} inside another one: {block.raw.strip()!r}")
-        if name in SOLUTIONS:
-            in_gate = {"solution-start": True, "solution-end": False}.get(name, in_gate)
-        elif not in_gate:
-            kept.append(block.raw)
-    return "".join(kept), in_gate
-
-
-def has_solutions(texts):
-    """True when any of ``texts`` still contains a solution directive (at any depth)."""
-
-    def walk(text):
-        return any(isinstance(b, Directive) and (b.name in SOLUTIONS or walk(b.body)) for b in parse(text))
-
-    return any(walk(t) for t in texts)

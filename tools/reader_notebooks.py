@@ -43,6 +43,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_structure  # noqa: E402
 import myst_blocks  # noqa: E402
 import setup_cell  # noqa: E402
 from myst_blocks import Directive  # noqa: E402
@@ -127,29 +128,6 @@ def read_config(root=ROOT):
     return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
 
 
-def toc_docnames(root=ROOT):
-    """(docname, chapter number or None) for every page of ``_toc.yml``, in order."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    pages, number = [(toc["root"], None)], 0
-
-    def walk(entries, numbered):
-        nonlocal number
-        for entry in entries or []:
-            if "file" in entry:
-                if numbered:
-                    number += 1
-                pages.append((entry["file"], number if numbered else None))
-            walk(entry.get("sections"), False)
-            walk(entry.get("chapters"), numbered)
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"), part.get("numbered", False))
-    walk(toc.get("chapters"), False)
-    return pages
-
-
 def page_texts(root, docname):
     """The Markdown of a page: a notebook's Markdown cells, or a ``.md`` file."""
     if (root / f"{docname}.ipynb").is_file():
@@ -228,7 +206,7 @@ def load_book(root=ROOT, config=None):
     for name in config.get("bibtex_bibfiles", []):
         for key, entry in parse_file(str(root / name), bib_format="bibtex").entries.items():
             book.citations[key] = _citation(entry)
-    for docname, number in toc_docnames(root):
+    for docname, number in book_structure.pages(root):
         book.numbers[docname] = number
         _index_page(book, docname, number, page_texts(root, docname))
     return book
@@ -334,7 +312,7 @@ def _image_url(page, path):
 
 
 def _solution_title(page, block):
-    label = block.arg.split()[0] if block.arg else ""
+    label = book_structure.solution_target(block)
     if label not in page.book.labels:
         raise UnsupportedMyst(f"{page.docname}: {{{block.name}}} {block.arg!r} names no exercise")
     return f"{page.book.labels[label][1]} 的解答"
@@ -467,9 +445,7 @@ def convert_notebook(nb, docname, book, setup_source, edition="reader"):
     return out
 
 
-def chapter_docnames(root=ROOT):
-    """The notebook pages of ``_toc.yml``."""
-    return [d for d, _ in toc_docnames(root) if (root / f"{d}.ipynb").is_file()]
+chapter_docnames = book_structure.notebook_docnames  # the notebook pages of _toc.yml
 
 
 def wheel_name(root=ROOT):

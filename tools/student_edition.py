@@ -1,7 +1,7 @@
 """The student edition: the book with every exercise solution removed.
 
     python tools/student_edition.py --mode full    # `make book-student`: _build/student/html
-    python tools/student_edition.py --mode quick   # for the tests: _build/quick/student/html
+    python tools/student_edition.py --mode quick   # for the tests: _build/student-quick/html
 
 Nothing is executed twice. The chapters' outputs come from the execution cache
 of the normal build of the same mode (chapters missing there are executed into
@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_structure  # noqa: E402
 import build_book  # noqa: E402
 import myst_blocks  # noqa: E402
 
@@ -44,10 +45,11 @@ ROOT = build_book.ROOT
 TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
 # what the student copy of the book needs besides the chapters
 BOOK_FILES = ("references.bib",)
-# the parser is shared with tools/reader_notebooks.py (tools/myst_blocks.py)
+# solutions are found as the reader notebooks and the tests find them (tools/book_structure.py)
 UnclosedSolution = myst_blocks.MystStructureError
 drop_teacher_only = myst_blocks.drop_teacher_only
-strip_markdown = myst_blocks.strip_solutions
+strip_markdown = book_structure.strip_solutions
+has_solutions = book_structure.has_solutions
 
 
 def strip_notebook(nb):
@@ -70,16 +72,9 @@ def strip_notebook(nb):
     return out
 
 
-def has_solutions(nb_or_text):
-    """True when a notebook (or a text) still contains a solution directive."""
-    if isinstance(nb_or_text, str):
-        return myst_blocks.has_solutions([nb_or_text])
-    return myst_blocks.has_solutions(c.source for c in nb_or_text.cells if c.cell_type == "markdown")
-
-
 def student_dir(mode, root=ROOT):
-    """Where the student edition goes: ``_build/student`` (full) or ``_build/quick/student`` (quick)."""
-    return root / "_build" / ("student" if mode == "full" else "quick/student")
+    """Where the student edition goes: ``_build/student`` (full) or ``_build/student-quick`` (quick)."""
+    return root / "_build" / ("student" if mode == "full" else "student-quick")
 
 
 def student_config(config, root=ROOT):
@@ -157,9 +152,8 @@ def write_sources(mode, root=ROOT):
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     (src / "_config.yml").write_text(yaml.safe_dump(student_config(config, root), allow_unicode=True,
                                                     sort_keys=False), encoding="utf-8")
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    (src / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc), allow_unicode=True, sort_keys=False),
-                                  encoding="utf-8")
+    toc = student_toc(book_structure.read_toc(root))
+    (src / "_toc.yml").write_text(yaml.safe_dump(toc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     for name in BOOK_FILES:
         shutil.copy(root / name, src / name)
     write_assignment_pages(src, root / "_build" / "assignments", root)
