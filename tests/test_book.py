@@ -273,11 +273,21 @@ def _words():
         kept |= {w.lower() for w in word.findall(path.read_text(encoding="utf-8"))}
     # what the kept cells print is on the student pages too (chapter 11's Keras layer names, which
     # a solution also spells out): the outputs of the built book's executed chapters
-    for path in sorted((HTML.parent / ".jupyter_cache" / "executed").glob("*/base.ipynb")):
+    for path in sorted(_execution_cache(HTML).glob("executed/*/base.ipynb")):
         nb = nbformat.read(path, as_version=4)
         kept |= {w.lower() for c in student_edition.strip_notebook(nb).cells if c.cell_type == "code"
                  for o in c.get("outputs", []) for w in word.findall(_output_text(o))}
     return everything, kept
+
+
+def _execution_cache(html_dir):
+    """The execution cache of the build published as ``html_dir``: ``_build/.jupyter_cache`` beside
+    the full book's ``_build/html``; ``_build/quick/_build/.jupyter_cache`` (Jupyter Book's working
+    folder) for the quick book published as ``_build/quick/html``."""
+    for cache in (html_dir.parent / ".jupyter_cache", html_dir.parent / "_build" / ".jupyter_cache"):
+        if cache.is_dir():
+            return cache
+    raise FileNotFoundError(f"no execution cache beside {html_dir}: build the book first")
 
 
 def _output_text(output):
