@@ -157,13 +157,10 @@ def _execute_one(job):
         Path(claims_file).unlink(missing_ok=True)
         start = time.perf_counter()
         code, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, False))
-        error = None
-        if code == 0:  # jupyter-cache's record, or the wall clock where it has none
-            seconds = cached_seconds(cache, pk)
-            if seconds is None:
-                seconds = time.perf_counter() - start
-        else:  # jupyter-cache records no time for a run that failed: the wall clock's is kept
-            seconds = time.perf_counter() - start
+        wall, error = time.perf_counter() - start, None
+        # jupyter-cache's record of the run; it has none for a failed run (rarely for another)
+        seconds = (cached_seconds(cache, pk) if code == 0 else None) or wall
+        if code != 0:
             record = cache.get_project_record(pk)
             error = record.traceback or f"jupyter-cache could not execute {uri} (code {code})"
         if error is None or not kernel_did_not_start(error) or attempt == KERNEL_START_ATTEMPTS:

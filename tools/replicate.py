@@ -39,7 +39,6 @@ def machine():
             info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    import os
 
     avx512 = "avx512f" in info.get("flags", "").split()
     vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(info.get("vendor_id"), platform.machine())
