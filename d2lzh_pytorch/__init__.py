@@ -30,6 +30,7 @@ from . import (
     report,
     stats,
     sync_bn,
+    timing,
     training,
     utils,
 )
@@ -52,12 +53,13 @@ from .plotting import *  # noqa: F403
 from .progress import *  # noqa: F403
 from .report import *  # noqa: F403
 from .stats import *  # noqa: F403
+from .timing import *  # noqa: F403
 from .training import *  # noqa: F403
 from .utils import *  # noqa: F403
 
 _MODULES = (animator, audit, checks, claims, compat, config, data, data_parallel, device, diagnostics,
             distributed, experiments, frameworks, launcher, layers, models, norms, plotting, progress, report,
-            stats, sync_bn, training, utils)
+            stats, sync_bn, timing, training, utils)
 __all__ = sorted({name for module in _MODULES for name in module.__all__})
 
 try:

@@ -9,7 +9,47 @@ from torch import nn
 
 from . import _checks
 
-__all__ = ["BatchNorm", "batch_norm"]
+__all__ = ["BatchNorm", "batch_norm", "scale_shift", "update_running_stats"]
+
+
+def update_running_stats(running_mean, running_var, num_batches_tracked,
+                         mean, var, n, momentum):
+    """Move the running statistics towards a batch's, in place and outside
+    autograd: ``new = (1 - momentum) * old + momentum * batch``, with the
+    batch's *unbiased* variance ``var * n / (n - 1)`` (``momentum=None``: the
+    cumulative average over all batches so far). ``mean`` and ``var`` are the
+    batch's per-channel mean and biased variance over ``n`` values each; an
+    empty batch (``n == 0``) is counted but changes nothing, as in PyTorch.
+    """
+    with torch.no_grad():
+        num_batches_tracked.add_(1)
+        if n > 0:
+            factor = (
+                1.0 / num_batches_tracked.item() if momentum is None
+                else momentum
+            )
+            running_mean.mul_(1 - factor).add_(factor * mean.reshape(-1))
+            running_var.mul_(1 - factor).add_(
+                factor * var.reshape(-1) * (n / (n - 1))
+            )
+
+
+def scale_shift(X_centered, var, gamma, beta, eps):
+    """``gamma * X_centered / sqrt(var + eps) + beta``, channel by channel.
+
+    ``var`` holds one variance per channel (any shape with C values);
+    ``gamma=None``: no scale, ``beta=None``: no shift.
+    """
+    # one value per channel, broadcast over the rest
+    shape = (1, -1) + (1,) * (X_centered.dim() - 2)
+    # 1 / sqrt(var + eps), one value per channel
+    inv_std = torch.rsqrt(var.reshape(shape) + eps)
+    # gamma * X_hat + beta, multiplying the small per-channel factors first
+    scale = inv_std if gamma is None else gamma.reshape(shape) * inv_std
+    Y = X_centered * scale
+    if beta is not None:
+        Y = Y + beta.reshape(shape)
+    return Y
 
 
 def batch_norm(
@@ -63,35 +103,16 @@ def batch_norm(
             var = (X_centered * X_centered).mean(dim=dims, keepdim=True)
         # an empty batch has no statistics, and its (empty) output needs none
         else:
-            X_centered, var = X, X.new_ones(X.shape[1]).reshape(shape)
+            mean, X_centered = None, X
+            var = X.new_ones(X.shape[1]).reshape(shape)
         if training and running_mean is not None:
-            with torch.no_grad():
-                # as in PyTorch, an empty batch counts too
-                num_batches_tracked.add_(1)
-                if n > 0:
-                    factor = (
-                        1.0 / num_batches_tracked.item()
-                        if momentum is None
-                        else momentum
-                    )
-                    running_mean.mul_(1 - factor).add_(
-                        factor * mean.reshape(-1)
-                    )
-                    running_var.mul_(1 - factor).add_(
-                        factor * var.reshape(-1) * (n / (n - 1))
-                    )
+            update_running_stats(running_mean, running_var,
+                                 num_batches_tracked, mean, var, n, momentum)
     else:
         X_centered = X - running_mean.reshape(shape)
         var = running_var.reshape(shape)
-    # 1 / sqrt(var + eps), one value per channel
-    inv_std = torch.rsqrt(var + eps)
-    # gamma * X_hat + beta, multiplying the small per-channel factors first
-    scale = inv_std if gamma is None else gamma.reshape(shape) * inv_std
-    Y = X_centered * scale
-    if beta is not None:
-        Y = Y + beta.reshape(shape)
     # the input's dtype (a no-op unless X was float16/bfloat16)
-    return Y.to(dtype)
+    return scale_shift(X_centered, var, gamma, beta, eps).to(dtype)
 
 
 class BatchNorm(nn.Module):

@@ -2,6 +2,7 @@
 
 ``train_by_steps`` comes from chapter 1; ``lenet`` and ``accuracy_with_batch_stats``
 from chapter 4. ``tests/test_one_source.py`` checks that the chapters show this text.
+``mlp`` builds the chapters' multilayer perceptrons (it is the package's own).
 """
 
 import copy
@@ -9,7 +10,33 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["accuracy_with_batch_stats", "lenet", "train_by_steps"]
+from . import _checks
+
+__all__ = ["accuracy_with_batch_stats", "lenet", "mlp", "train_by_steps"]
+
+
+def mlp(hidden, *, num_inputs=784, num_outputs=10, norm=None, act=nn.ReLU, bias=True, first=()):
+    """A multilayer perceptron as one ``nn.Sequential``.
+
+    The modules of ``first`` (e.g. ``[nn.Flatten()]``), then for each width in
+    ``hidden``: ``nn.Linear(fan_in, width, bias=bias)``, ``norm(width)`` when
+    ``norm`` is given (``nn.BatchNorm1d``, or any callable of the width) and
+    ``act()``; last ``nn.Linear(fan_in, num_outputs)``, with a bias. Layers are
+    created in this order, so a seed gives the same weights as the same layers
+    written out by hand.
+    """
+    hidden = [_checks.count(width, "every width in hidden") for width in hidden]
+    fan_in = _checks.count(num_inputs, "num_inputs")
+    num_outputs = _checks.count(num_outputs, "num_outputs")
+    layers = list(first)
+    for width in hidden:
+        layers.append(nn.Linear(fan_in, width, bias=bias))
+        if norm is not None:
+            layers.append(norm(width))
+        layers.append(act())
+        fan_in = width
+    layers.append(nn.Linear(fan_in, num_outputs))
+    return nn.Sequential(*layers)
 
 
 def train_by_steps(

@@ -9,9 +9,9 @@ import numbers
 
 import pandas as pd
 
-from .stats import describe, paired_diff
+from .stats import PairedDiff, describe, paired_diff
 
-__all__ = ["Table", "fmt_mean_std", "results_table"]
+__all__ = ["Table", "diff_table", "fmt_diff", "fmt_mean_std", "fmt_summary", "results_table"]
 
 
 def _fmt_cell(value, fmt=None):
@@ -106,9 +106,61 @@ def fmt_mean_std(mean, std, digits=3):
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _fmt_summary(values, digits=3):
+def fmt_summary(values, digits=3):
+    """``mean ± sample std`` of ``values`` (one number per seed, NaN/inf skipped), as ``fmt_mean_std``."""
     summary = describe(values)
     return fmt_mean_std(summary.mean, summary.std, digits)
+
+
+def fmt_diff(diff, *, scale=100, unit="个百分点", digits=1):
+    """A ``PairedDiff`` for the book's prose: "+1.2 个百分点（95% 区间 [+0.3, +2.1]）".
+
+    The mean and the interval are multiplied by ``scale`` (100: differences of
+    fractions in percentage points) and shown with ``digits`` decimals and
+    ``unit`` (``scale=1, unit=""`` for differences in the data's own unit).
+    Without an interval (fewer than two seed pairs, or no spread) it says so.
+    """
+    if not isinstance(diff, PairedDiff):
+        raise TypeError(f"diff must be a PairedDiff (from d2l.paired_diff), got {type(diff).__name__}")
+    unit = f" {unit}" if unit else ""
+    number = f"{scale * diff.mean:+.{digits}f}{unit}"
+    if math.isnan(diff.low):
+        return f"{number}（{diff.n} 对，无区间）"
+    return (f"{number}（{diff.confidence:.0%} 区间 "
+            f"[{scale * diff.low:+.{digits}f}, {scale * diff.high:+.{digits}f}]）")
+
+
+def diff_table(diffs, key="setting", label="mean difference", digits=3, extra=None):
+    """A ``Table`` of paired differences, one row per entry of ``diffs`` (a dict: row key -> ``PairedDiff``).
+
+    Columns: ``key`` (a column name; a list of names when the row keys are
+    tuples of that length), the columns of ``extra`` (a dict: column name ->
+    dict of row key -> value), then the seed pairs, the mean difference
+    (``label``), the interval's bounds (``digits`` decimals, signed) and
+    ``clear`` (the interval excludes 0).
+    """
+    keys = [key] if isinstance(key, str) else list(key)
+    extra = dict(extra or {})
+    diffs = dict(diffs)
+    if not diffs:
+        raise ValueError("diffs is empty: pass a dict of row key -> PairedDiff")
+    level = f"{next(iter(diffs.values())).confidence:.0%}"
+    numbers = [label, f"{level} CI low", f"{level} CI high"]
+    rows = []
+    for name, d in diffs.items():
+        if not isinstance(d, PairedDiff):
+            raise TypeError(f"diffs[{name!r}] must be a PairedDiff (from d2l.paired_diff), "
+                            f"got {type(d).__name__}")
+        names = list(name) if len(keys) > 1 else [name]
+        if len(names) != len(keys):
+            raise ValueError(f"row key {name!r} must have one part per key column {keys}")
+        missing = [column for column, values in extra.items() if name not in values]
+        if missing:
+            raise ValueError(f"extra columns {missing} have no value for row {name!r}")
+        shown = [values[name] for values in extra.values()]
+        rows.append([*names, *shown, d.n, d.mean, d.low, d.high, d.clear])
+    return Table([*keys, *extra, "pairs", *numbers, "clear"], rows,
+                 formats={h: f"{{:+.{digits}f}}" for h in numbers})
 
 
 def _mean_of_means(runs, column):
@@ -150,9 +202,9 @@ def results_table(runs_by_name, baseline=None, confidence=0.95):
         interrupted = getattr(runs_by_name[name], "interrupted", False) or any(
             getattr(run, "interrupted", False) for run in runs)
         row = [name, len(runs),
-               _fmt_summary([run.after_epoch(1) for run in runs]),
-               _fmt_summary([run.final("test_acc") for run in runs]),
-               _fmt_summary([run.final("loss") for run in runs], digits=4),
+               fmt_summary([run.after_epoch(1) for run in runs]),
+               fmt_summary([run.final("test_acc") for run in runs]),
+               fmt_summary([run.final("loss") for run in runs], digits=4),
                _mean_of_means(runs, "seconds"), _mean_of_means(runs, "examples_per_sec"),
                sum(bool(run.diverged) for run in runs),
                "INTERRUPTED" if interrupted else "complete"]

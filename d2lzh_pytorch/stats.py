@@ -115,7 +115,7 @@ class PairedDiff:
 
 
 def paired_diff(base, other, confidence=0.95):
-    """Paired difference ``other - base`` over seeds, with a t-interval (``scipy.stats.t``).
+    """Paired difference ``other - base`` over seeds, with a t-interval (``scipy.stats.ttest_rel``).
 
     ``base`` and ``other`` hold one number per seed, in the same seed order
     (lists or arrays; a dict is refused, since iterating it gives the seeds).
@@ -145,7 +145,7 @@ def paired_diff(base, other, confidence=0.95):
     scale = max(np.abs(base[keep]).max(), np.abs(other[keep]).max())
     if std <= 1e-12 * scale:  # all differences equal up to rounding: no spread to build on
         return PairedDiff(mean, std, n, skipped, float(confidence), math.nan, math.nan, False)
-    half = float(_scipy_stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * std / math.sqrt(n)
-    low, high = mean - half, mean + half
+    interval = _scipy_stats.ttest_rel(other[keep], base[keep]).confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
     clear = bool(low > 0 or high < 0)
     return PairedDiff(mean, std, n, skipped, float(confidence), low, high, clear)

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .layers import BatchNorm
+from .layers import BatchNorm, scale_shift, update_running_stats
 
 __all__ = ["AllReduceSum", "GhostBatchNorm", "SyncBatchNorm", "combine_moments", "convert_sync_batchnorm",
            "global_moments", "naive_moments"]
@@ -193,26 +193,13 @@ class SyncBatchNorm(BatchNorm):
             and self.track_running_stats
             and self.running_mean is not None
         ):
-            with torch.no_grad():
-                # as in PyTorch, an empty batch counts too
-                self.num_batches_tracked.add_(1)
-                if n > 0:  # the global unbiased variance, as in BatchNorm
-                    factor = (
-                        1.0 / self.num_batches_tracked.item()
-                        if self.momentum is None
-                        else self.momentum
-                    )
-                    self.running_mean.mul_(1 - factor).add_(factor * mean)
-                    self.running_var.mul_(1 - factor).add_(
-                        factor * var * (n / (n - 1))
-                    )
+            # the global moments, through chapter 3's update
+            update_running_stats(self.running_mean, self.running_var,
+                                 self.num_batches_tracked, mean, var, n,
+                                 self.momentum)
         shape = (1, -1) + (1,) * (X.dim() - 2)
-        scale = torch.rsqrt(var + self.eps)
-        if self.weight is not None:
-            scale = self.weight * scale
-        Y = (X - mean.reshape(shape)) * scale.reshape(shape)
-        if self.bias is not None:
-            Y = Y + self.bias.reshape(shape)
+        Y = scale_shift(X - mean.reshape(shape), var, self.weight, self.bias,
+                        self.eps)
         return Y.to(dtype)
 
 
