@@ -144,13 +144,14 @@ def diff_table(diffs, key="setting", label="mean difference", digits=3, extra=No
     diffs = dict(diffs)
     if not diffs:
         raise ValueError("diffs is empty: pass a dict of row key -> PairedDiff")
+    wrong = [name for name, d in diffs.items() if not isinstance(d, PairedDiff)]
+    if wrong:
+        raise TypeError(f"diffs[{wrong[0]!r}] must be a PairedDiff (from d2l.paired_diff), "
+                        f"got {type(diffs[wrong[0]]).__name__}")
     level = f"{next(iter(diffs.values())).confidence:.0%}"
     numbers = [label, f"{level} CI low", f"{level} CI high"]
     rows = []
     for name, d in diffs.items():
-        if not isinstance(d, PairedDiff):
-            raise TypeError(f"diffs[{name!r}] must be a PairedDiff (from d2l.paired_diff), "
-                            f"got {type(d).__name__}")
         names = list(name) if len(keys) > 1 else [name]
         if len(names) != len(keys):
             raise ValueError(f"row key {name!r} must have one part per key column {keys}")

@@ -17,7 +17,8 @@ def time_call(fn, *, number=1, repeat=5, device=None, cpu_time=False):
     """Seconds one call of ``fn()`` takes: the fastest of ``repeat`` timings of ``number`` calls each.
 
     Timed by ``torch.utils.benchmark.Timer`` with this process's PyTorch thread
-    count; on a GPU (``device``) its queue is emptied before the clock is read.
+    count, after the Timer's own warm-up calls (a few more calls of ``fn``); on
+    a GPU (``device``) its queue is emptied before the clock is read.
     The fastest timing is the one least disturbed by other load on the machine.
     ``cpu_time=True`` times a CPU run with this process's CPU time
     (``time.process_time``), to which other programs' load does not add; on a

@@ -576,3 +576,23 @@ def test_numpy_integers_and_numbers_are_accepted_like_pytorch():
     assert nn.BatchNorm1d(np.int64(3)).weight.shape == (3,)
     assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.2)
     bn(torch.randn(4, 3))
+
+
+def test_update_running_stats_and_scale_shift_are_batch_norm_s_tail():
+    # the two steps SyncBatchNorm shares with batch_norm (chapter 9 passes global moments)
+    from d2lzh_pytorch import scale_shift, update_running_stats
+    X = torch.randn(6, 3, dtype=torch.float64) * 2 + 1
+    mean, var = X.mean(0), X.var(0, correction=0)
+    running_mean, running_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    count = torch.tensor(0)
+    update_running_stats(running_mean, running_var, count, mean, var, 6, momentum=None)
+    assert count.item() == 1
+    torch.testing.assert_close(running_mean, mean)
+    torch.testing.assert_close(running_var, X.var(0, correction=1))
+    update_running_stats(running_mean, running_var, count, mean, var, 0, momentum=0.5)  # empty batch
+    assert count.item() == 2
+    torch.testing.assert_close(running_mean, mean)
+    gamma, beta = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    Y = scale_shift(X - mean, var, gamma, beta, eps=1e-5)
+    torch.testing.assert_close(Y, torch.nn.functional.batch_norm(X, None, None, gamma, beta, True, 0.1, 1e-5))
+    torch.testing.assert_close(scale_shift(X - mean, var, None, None, eps=0.0) * var.sqrt(), X - mean)

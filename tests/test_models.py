@@ -112,3 +112,26 @@ def test_train_by_steps_updates_the_weights():
     before = net[1].weight.detach().clone()
     d2l.train_by_steps(net, small_batches(16), torch.optim.SGD(net.parameters(), lr=0.1), 3)
     assert not torch.equal(before, net[1].weight)
+
+
+def test_mlp_builds_the_layers_in_order_with_the_same_weights_as_by_hand():
+    torch.manual_seed(0)
+    net = d2l.mlp([100, 50], norm=nn.BatchNorm1d, act=nn.Sigmoid, first=[nn.Flatten()])
+    torch.manual_seed(0)
+    by_hand = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.BatchNorm1d(100), nn.Sigmoid(),
+                            nn.Linear(100, 50), nn.BatchNorm1d(50), nn.Sigmoid(), nn.Linear(50, 10))
+    assert layer_types(net) == layer_types(by_hand)
+    for (name, a), (_, b) in zip(net.state_dict().items(), by_hand.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert net(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_mlp_options():
+    net = d2l.mlp([8], num_inputs=4, num_outputs=2, bias=False)
+    assert layer_types(net) == ["Linear", "ReLU", "Linear"]
+    assert net[0].bias is None and net[2].bias is not None  # the output layer keeps its bias
+    assert layer_types(d2l.mlp([], num_inputs=4)) == ["Linear"]
+    with pytest.raises(ValueError, match="every width in hidden must be a positive integer"):
+        d2l.mlp([100, 0])
+    with pytest.raises(ValueError, match="num_inputs"):
+        d2l.mlp([10], num_inputs=2.5)

@@ -114,3 +114,51 @@ def test_results_table_marks_interrupted_runs():
 def test_results_table_unknown_baseline():
     with pytest.raises(ValueError, match="baseline 'none' is not one of the settings"):
         d2l.results_table(_runs(), baseline="none")
+
+
+# ---------------------------------------------------------------- paired differences in prose and tables
+
+
+def test_fmt_summary_is_fmt_mean_std_of_mean_std():
+    values = [0.91, 0.93, NAN, 0.95]
+    assert d2l.fmt_summary(values) == d2l.fmt_mean_std(*d2l.mean_std(values)) == "0.930 ± 0.020"
+    assert d2l.fmt_summary([0.5], digits=2) == "0.50 ± —"
+
+
+def test_fmt_diff_in_percentage_points_and_in_the_data_unit():
+    diff = d2l.paired_diff([0.90, 0.91, 0.92], [0.93, 0.95, 0.95])
+    low, high = 100 * diff.low, 100 * diff.high
+    assert d2l.fmt_diff(diff) == f"+3.3 个百分点（95% 区间 [{low:+.1f}, {high:+.1f}]）"
+    assert d2l.fmt_diff(diff, scale=1, unit="", digits=3).startswith("+0.033（95% 区间 [")
+    assert "90% 区间" in d2l.fmt_diff(d2l.paired_diff([1, 2, 3], [2, 4, 5], confidence=0.9))
+
+
+def test_fmt_diff_without_an_interval_says_so():
+    assert d2l.fmt_diff(d2l.paired_diff([0.5], [0.6])) == "+10.0 个百分点（1 对，无区间）"
+    with pytest.raises(TypeError, match="PairedDiff"):
+        d2l.fmt_diff(0.03)
+
+
+def test_diff_table_one_row_per_difference():
+    a = d2l.paired_diff([0.90, 0.91, 0.92], [0.93, 0.95, 0.95])
+    b = d2l.paired_diff([0.90, 0.91, 0.92], [0.90, 0.90, 0.93])
+    table = d2l.diff_table({"lr 0.1": a, "lr 1.0": b}, key="lr", label="BN - no BN",
+                           extra={"note": {"lr 0.1": "x", "lr 1.0": "y"}})
+    assert table.headers == ["lr", "note", "pairs", "BN - no BN", "95% CI low", "95% CI high", "clear"]
+    assert table.rows[0] == ["lr 0.1", "x", 3, a.mean, a.low, a.high, True]
+    assert not table.rows[1][-1]  # the interval of b includes 0
+    assert f"{a.low:+.3f}" in repr(table)
+
+
+def test_diff_table_tuple_keys_and_bad_input():
+    d = d2l.paired_diff([1, 2, 3], [2, 4, 5])
+    table = d2l.diff_table({("ReLU", "before"): d}, key=["activation", "placement"], digits=1)
+    assert table.rows[0][:3] == ["ReLU", "before", 3]
+    with pytest.raises(ValueError, match="one part per key column"):
+        d2l.diff_table({"ReLU": d}, key=["activation", "placement"])
+    with pytest.raises(ValueError, match="no value for row"):
+        d2l.diff_table({"a": d}, extra={"note": {}})
+    with pytest.raises(TypeError, match="PairedDiff"):
+        d2l.diff_table({"a": 0.5})
+    with pytest.raises(ValueError, match="empty"):
+        d2l.diff_table({})
