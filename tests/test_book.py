@@ -27,6 +27,7 @@ import pytest
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(900)]  # builds, browsers, JupyterLab
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import book_structure  # noqa: E402
 import reader_notebooks  # noqa: E402
 import setup_cell  # noqa: E402
 import student_edition  # noqa: E402
@@ -465,7 +466,7 @@ def test_downloadable_notebooks(edition, html_dir, docnames):
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
         assert _heading_exercises(nb) == _exercise_count(source), f"{doc}: exercises lost"
         solutions = "\n".join(c.source for c in nb.cells).count("的解答")
-        assert (solutions == 0) == (edition == "student" or not student_edition.has_solutions(source))
+        assert (solutions == 0) == (edition == "student" or not book_structure.has_solutions(source))
 
 
 

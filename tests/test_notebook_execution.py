@@ -25,9 +25,10 @@ pytestmark = [pytest.mark.book, pytest.mark.timeout(900)]  # the fixture runs ev
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
 import reader_notebooks as rn  # noqa: E402
 
-CASES = [(edition, Path(d).name) for edition in rn.EDITIONS for d in rn.chapter_docnames()]
+CASES = [(edition, Path(d).name) for edition in rn.EDITIONS for d in book_structure.notebook_docnames()]
 
 
 def _execute(path):

@@ -32,11 +32,6 @@ def _read(path):
     return nbformat.read(path, as_version=4)
 
 
-def _directives(nb):
-    """(name, argument, options) of every exercise/solution directive in the markdown cells."""
-    return book_structure.exercise_directives(nb)
-
-
 @pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def notebook(request):
     return request.param, _read(request.param)
@@ -118,7 +113,7 @@ def test_exercises_have_hidden_solutions(notebook):
     if path not in CHAPTERS:
         pytest.skip("appendices have no exercises")
     chapter = path.stem[:2]
-    found = _directives(nb)
+    found = book_structure.exercise_directives(nb)
     exercises = [opts.get("label", "") for name, _, opts in found if name == "exercise"]
     solutions = [(arg, opts) for name, arg, opts in found if name in ("solution", "solution-start")]
     gates = [name for name, _, _ in found if name in ("solution-start", "solution-end")]
@@ -141,7 +136,8 @@ def test_exercises_have_hidden_solutions(notebook):
 def test_exercise_labels_unique_across_book():
     labels = Counter()
     for path in CHAPTERS:
-        labels.update(opts.get("label") for name, _, opts in _directives(_read(path)) if name == "exercise")
+        labels.update(opts.get("label") for name, _, opts in book_structure.exercise_directives(_read(path))
+                      if name == "exercise")
     dup = sorted(lab for lab, n in labels.items() if n > 1)
     assert not dup, f"exercise labels used more than once: {dup}"
 
@@ -155,7 +151,7 @@ def test_directive_parser_reads_plain_and_gated_solutions():
         nbformat.v4.new_code_cell("print(1)"),
         nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
     ])
-    assert _directives(nb) == [
+    assert book_structure.exercise_directives(nb) == [
         ("exercise", "", {"label": "ex-09-1"}), ("solution", "ex-09-1", {"class": "dropdown"}),
         ("exercise", "", {"label": "ex-09-2"}), ("solution-start", "ex-09-2", {"class": "dropdown"}),
         ("solution-end", "", {})]
@@ -177,7 +173,8 @@ def test_exercise_ref_parser():
 def test_exercises_are_numbered_in_order(notebook):
     # the explicit reference titles below ("练习 C.k") rely on ex-CC-k being the k-th exercise
     path, nb = notebook
-    labels = [opts.get("label", "") for name, _, opts in _directives(nb) if name == "exercise"]
+    labels = [opts.get("label", "") for name, _, opts in book_structure.exercise_directives(nb)
+              if name == "exercise"]
     assert labels == [f"ex-{path.stem[:2]}-{k}" for k in range(1, len(labels) + 1)], (
         f"{path.name}: exercises must be labelled ex-{path.stem[:2]}-1, -2, ... in order, got {labels}")
 

@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
 import myst_blocks  # noqa: E402
 import reader_notebooks as rn  # noqa: E402
 import setup_cell  # noqa: E402
@@ -246,7 +247,7 @@ def test_the_book_index(real_book):
     assert real_book.url == rn.Publication.from_config(rn.read_config()).book_url
 
 
-CHAPTERS = rn.chapter_docnames()
+CHAPTERS = book_structure.notebook_docnames()
 
 
 def _exercises(nb):

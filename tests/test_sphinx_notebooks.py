@@ -16,6 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
 import reader_notebooks as rn  # noqa: E402
 import sphinx_notebooks  # noqa: E402
 import student_edition  # noqa: E402
@@ -85,7 +86,7 @@ def test_build_finished_writes_the_edition_notebooks(tmp_path, edition):
     out = tmp_path / "html"
     sphinx_notebooks.write_notebooks(_app(src, out), None)
     written = sorted(p.name for p in (out / "_notebooks").glob("*.ipynb"))
-    assert written == sorted(f"{Path(d).name}.ipynb" for d in rn.chapter_docnames())
+    assert written == sorted(f"{Path(d).name}.ipynb" for d in book_structure.notebook_docnames())
     # the same notebooks as `make notebooks` writes from the repository's sources
     expected = rn.convert_notebook(nbformat.read(ROOT / "chapters/04_lenet_bn.ipynb", as_version=4),
                                    "chapters/04_lenet_bn", rn.load_book(), _setup_source(), edition)

@@ -13,6 +13,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_structure  # noqa: E402
+import myst_blocks  # noqa: E402
 import student_edition as se  # noqa: E402
 
 md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
@@ -26,7 +28,7 @@ def _exercise(label):
 def test_plain_solution_in_the_exercise_cell_is_removed():
     text = (_exercise("ex-09-1")
             + "\n\n::::{solution} ex-09-1\n:class: dropdown\n答案\n```python\nx = 1\n```\n::::\n后文")
-    stripped, in_gate = se.strip_markdown(text)
+    stripped, in_gate = book_structure.strip_solutions(text)
     assert not in_gate
     assert "答案" not in stripped and "x = 1" not in stripped and "{solution}" not in stripped
     assert "问题 ex-09-1" in stripped and stripped.rstrip().endswith("后文")
@@ -34,12 +36,12 @@ def test_plain_solution_in_the_exercise_cell_is_removed():
 
 def test_backtick_solution_ends_at_its_own_fence():
     text = "```{solution} ex-09-1\n:class: dropdown\n答案\n```\n留下"
-    assert se.strip_markdown(text) == ("留下", False)
+    assert book_structure.strip_solutions(text) == ("留下", False)
 
 
 def test_shorter_colon_fence_inside_does_not_close_the_solution():
     text = "::::{solution} ex-09-1\n:::{note}\n内层\n:::\n还是答案\n::::\n留下"
-    assert se.strip_markdown(text)[0] == "留下"
+    assert book_structure.strip_solutions(text)[0] == "留下"
 
 
 def test_gated_solution_spanning_cells_is_removed_with_its_code():
@@ -71,33 +73,34 @@ def test_cells_left_empty_are_dropped():
     "<!-- not-in-student-edition -->\n关于解答的话",  # unpaired marker
 ])
 def test_malformed_solutions_are_errors(text):
-    with pytest.raises(se.UnclosedSolution):
-        se.strip_markdown(text)
+    with pytest.raises(myst_blocks.MystStructureError):
+        book_structure.strip_solutions(text)
 
 
 def test_unterminated_gate_in_a_notebook_is_an_error():
     nb = nbformat.v4.new_notebook(cells=[md("```{solution-start} ex-09-1\n```"), code("x = 1")])
-    with pytest.raises(se.UnclosedSolution, match="solution-end"):
+    with pytest.raises(myst_blocks.MystStructureError, match="solution-end"):
         se.strip_notebook(nb)
 
 
 def test_teacher_only_spans_are_removed_inline_and_across_lines():
     text = ("先做练习。<!-- not-in-student-edition -->点击“解答”展开。<!-- /not-in-student-edition -->\n"
             "<!-- not-in-student-edition -->\n教师看的段落\n<!-- /not-in-student-edition -->\n结尾")
-    assert se.strip_markdown(text)[0] == "先做练习。\n结尾"
+    assert book_structure.strip_solutions(text)[0] == "先做练习。\n结尾"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_chapter_loses_its_solutions_and_keeps_its_exercises(path):
     nb = nbformat.read(path, as_version=4)
     out = se.strip_notebook(nb)
-    assert not se.has_solutions(out)
+    assert not book_structure.has_solutions(out)
 
     def exercises(n):
         return sum(c.source.count("{exercise}") for c in n.cells if c.cell_type == "markdown")
 
     assert exercises(out) == exercises(nb)
-    if se.has_solutions(nb):  # a solution may share its cell with the exercise: compare the text, not cells
+    # a solution may share its cell with the exercise: compare the text, not cells
+    if book_structure.has_solutions(nb):
         def text(n):
             return sum(len(c.source) for c in n.cells)
 

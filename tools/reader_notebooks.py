@@ -445,9 +445,6 @@ def convert_notebook(nb, docname, book, setup_source, edition="reader"):
     return out
 
 
-chapter_docnames = book_structure.notebook_docnames  # the notebook pages of _toc.yml
-
-
 def wheel_name(root=ROOT):
     """The file name of the package's wheel (from ``pyproject.toml``)."""
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -486,7 +483,7 @@ def write_notebooks(out, root=ROOT, editions=EDITIONS, base=None, wheel=True):
         folder = out / edition
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        for docname in chapter_docnames(root):
+        for docname in book_structure.notebook_docnames(root):
             nb = nbformat.read(root / f"{docname}.ipynb", as_version=4)
             path = folder / f"{Path(docname).name}.ipynb"
             nbformat.write(convert_notebook(nb, docname, book, source, edition), path)
@@ -504,7 +501,7 @@ def main(argv=None):
     parser.add_argument("--no-wheel", action="store_true", help="skip building the package's wheel")
     args = parser.parse_args(argv)
     written = write_notebooks(args.out, wheel=not args.no_wheel)
-    sources = [nbformat.read(ROOT / f"{d}.ipynb", as_version=4) for d in chapter_docnames()]
+    sources = [nbformat.read(ROOT / f"{d}.ipynb", as_version=4) for d in book_structure.notebook_docnames()]
     print(f"MyST markup in the Markdown of the chapters: {markup_count(sources)}")
     for edition in EDITIONS:
         notebooks = [nbformat.read(p, as_version=4) for p in written if p.parent.name == edition]

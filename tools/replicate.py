@@ -58,8 +58,8 @@ def default_jobs(threads, cores=None):
     """Chapters to run at once so that jobs x threads does not exceed the cores (at least 1).
 
     Two chapters with 2 threads each on 2 cores had not finished chapters 6 and 7 after 27 minutes
-    (283 s and 451 s at 1 thread): each
-    PyTorch thread waits for a partner the other chapter keeps off the CPU.
+    (283 s and 451 s at 1 thread): each PyTorch thread waits for a partner the other chapter keeps
+    off the CPU.
     """
     cores = cores or os.cpu_count() or 1
     return max(1, cores // max(1, threads))

@@ -12,6 +12,7 @@ notebook at its published location (``notebooks.branch`` of ``repository.url``).
 
 from pathlib import Path
 
+import book_structure
 import nbformat
 import reader_notebooks
 import setup_cell
@@ -62,7 +63,7 @@ def write_notebooks(app, exception):
     source = setup_cell.render_reader(publication.base(), reader_notebooks.wheel_name())
     out = Path(app.outdir) / FOLDER
     out.mkdir(parents=True, exist_ok=True)
-    for docname in reader_notebooks.chapter_docnames(root):
+    for docname in book_structure.notebook_docnames(root):
         nb = nbformat.read(root / f"{docname}.ipynb", as_version=4)
         notebook = reader_notebooks.convert_notebook(nb, docname, book, source, edition)
         nbformat.write(notebook, out / f"{Path(docname).name}.ipynb")

@@ -45,11 +45,6 @@ ROOT = build_book.ROOT
 TEACHER_PAGES = ("chapters/teaching", "chapters/execution_stats")
 # what the student copy of the book needs besides the chapters
 BOOK_FILES = ("references.bib",)
-# solutions are found as the reader notebooks and the tests find them (tools/book_structure.py)
-UnclosedSolution = myst_blocks.MystStructureError
-drop_teacher_only = myst_blocks.drop_teacher_only
-strip_markdown = book_structure.strip_solutions
-has_solutions = book_structure.has_solutions
 
 
 def strip_notebook(nb):
@@ -60,14 +55,14 @@ def strip_notebook(nb):
             if not in_gate:
                 cells.append(copy.deepcopy(cell))
             continue
-        source, in_gate_after = strip_markdown(cell.source, in_gate)
+        source, in_gate_after = book_structure.strip_solutions(cell.source, in_gate)
         if source.strip():
             new = copy.deepcopy(cell)
             new.source = source.rstrip("\n")
             cells.append(new)
         in_gate = in_gate_after
     if in_gate:
-        raise UnclosedSolution("a {solution-start} has no {solution-end}")
+        raise myst_blocks.MystStructureError("a {solution-start} has no {solution-end}")
     out.cells = cells
     return out
 
@@ -162,9 +157,10 @@ def write_sources(mode, root=ROOT):
         if path.suffix == ".ipynb":
             nbformat.write(strip_notebook(executed(path, cache)), src / "chapters" / path.name)
         elif path.suffix == ".md" and f"chapters/{path.stem}" not in TEACHER_PAGES:
-            text, in_gate = strip_markdown(path.read_text(encoding="utf-8"))
+            text, in_gate = book_structure.strip_solutions(path.read_text(encoding="utf-8"))
             if in_gate:
-                raise UnclosedSolution(f"{path.name}: a {{solution-start}} has no {{solution-end}}")
+                raise myst_blocks.MystStructureError(
+                    f"{path.name}: a {{solution-start}} has no {{solution-end}}")
             (src / "chapters" / path.name).write_text(text, encoding="utf-8")
     return src
 
